@@ -1,0 +1,68 @@
+"""The Faust application: topics, agents and web views wired from settings.
+
+Usage:
+    app = create_app(settings, clickhouse_client)
+    faust.Worker(app).execute_from_commandline()      # see pipeline.worker
+"""
+
+from __future__ import annotations
+
+import threading
+
+import faust
+from clickhouse_connect.driver.client import Client
+
+from pipeline.errors import ConfigError
+from pipeline.ingest import deadletters
+from pipeline.settings import Settings
+from pipeline.sink.agents import register_sink
+from pipeline.sink.clickhouse import TableWriter
+from pipeline.topics import TopicNames
+from pipeline.web import register_query_view
+
+
+def create_app(settings: Settings, clickhouse: Client) -> faust.App:
+    """A Faust app with every agent of the pipeline registered."""
+    if settings.kafka.bootstrap_servers is None:
+        raise ConfigError(
+            "KAFKA_BOOTSTRAP_SERVERS is not set: the worker needs a broker "
+            "(`journeys up` starts a local one and sets it)"
+        )
+    app = faust.App(
+        settings.kafka.consumer_group,
+        broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
+        store="memory://",
+        datadir=str(settings.worker.data_dir),
+        autodiscover=False,
+        topic_partitions=settings.kafka.partitions,
+        topic_replication_factor=settings.kafka.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=True,
+        web_host=settings.worker.web_host,
+        web_bind=settings.worker.web_host,
+        web_port=settings.worker.web_port,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    names = TopicNames(settings.kafka.topic_prefix)
+    lock = threading.Lock()  # one clickhouse-connect client, shared by sinks and queries
+
+    dead_letter_topic = app.topic(
+        names.dead_letter, key_type=bytes, value_type=bytes, partitions=settings.kafka.partitions
+    )
+    register_sink(
+        app,
+        dead_letter_topic,
+        writer=TableWriter(
+            clickhouse, "dead_letters", deadletters.COLUMNS, lock, settings.sink.retry_max_seconds
+        ),
+        # raw bytes + reason headers -> dead_letters row
+        row_of=lambda event: deadletters.parse_dead_letter(
+            event.key, event.value, event.headers
+        ).row(),
+        batch_size=settings.sink.batch_size,
+        batch_seconds=settings.sink.batch_seconds,
+    )
+    register_query_view(app, clickhouse, lock)
+    return app

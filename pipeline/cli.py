@@ -1,0 +1,182 @@
+"""The `journeys` command.
+
+Usage:
+    journeys up                       local Kafka (unless configured) + migrations + worker
+    journeys worker                   the Faust worker alone (needs KAFKA_BOOTSTRAP_SERVERS)
+    journeys kafka start|stop|status  a local broker in the background
+    journeys migrate                  apply ClickHouse migrations
+    journeys settings                 every environment variable and its current value
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.errors import ConfigError, JourneysError
+from pipeline.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Journeys: real-time customer-journey analytics (Kafka -> Faust -> ClickHouse).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+kafka_app = typer.Typer(help="A local Apache Kafka broker (KRaft) for machines without Docker.")
+app.add_typer(kafka_app, name="kafka")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings(**overrides: dict[str, object]) -> Settings:
+    return load_settings(**overrides)
+
+
+def _setup_logging(level: str = "info") -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # kafka-python narrates every connection at INFO.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+@app.command()
+def up() -> None:
+    """Run the pipeline: a local Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is set,
+    ClickHouse migrations, and the worker. Ctrl-C stops everything."""
+    from pipeline.localstack.kafka import LocalKafka
+    from pipeline.worker import run_worker
+
+    settings = _settings()
+    _setup_logging(settings.worker.log_level)
+    if settings.kafka.bootstrap_servers is not None:
+        out.print(f"Using Kafka at {settings.kafka.bootstrap_servers}")
+        _announce(settings)
+        run_worker(settings)
+        return
+    out.print("Starting a local Kafka broker (first run downloads the jars once)...")
+    local = settings.local
+    with LocalKafka(local.kafka_dir, local.cache_dir, local.kafka_heap) as kafka:
+        out.print(f"Kafka is up at [bold]{kafka.bootstrap_servers}[/] (data in {kafka.data_dir})")
+        settings = _settings(kafka={"bootstrap_servers": kafka.bootstrap_servers})
+        _announce(settings)
+        run_worker(settings)
+    out.print("Stopped the worker and the local broker.")
+
+
+def _announce(settings: Settings) -> None:
+    web = f"http://{settings.worker.web_host}:{settings.worker.web_port}"
+    out.print(f"ClickHouse: {settings.clickhouse.target.describe()}")
+    out.print(f"Worker web endpoint: {web} (queries: POST {web}/query/)")
+
+
+@app.command()
+def worker() -> None:
+    """Run the Faust worker against KAFKA_BOOTSTRAP_SERVERS (no local broker)."""
+    from pipeline.worker import run_worker
+
+    settings = _settings()
+    if settings.kafka.bootstrap_servers is None:
+        raise ConfigError(
+            "KAFKA_BOOTSTRAP_SERVERS is not set: point it at a broker, or use `journeys up`, "
+            "which starts a local one"
+        )
+    _setup_logging(settings.worker.log_level)
+    _announce(settings)
+    run_worker(settings)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending ClickHouse migrations (schemas/clickhouse/NNNN_*.sql)."""
+    from pipeline.clickhouse.client import connect
+    from pipeline.clickhouse.migrations import migrate as apply
+
+    settings = _settings()
+    client = connect(settings.clickhouse.target)
+    applied = apply(client, retention_days=settings.clickhouse.retention_days)
+    for migration in applied:
+        out.print(f"applied {migration.name}")
+    out.print(
+        f"{settings.clickhouse.target.describe()}: "
+        f"{len(applied)} migration(s) applied, schema up to date"
+    )
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """List every environment variable Journeys reads, with its current value."""
+    table = Table("variable", "value", "meaning")
+    for section in _settings():
+        _, values = section
+        prefix = str(values.model_config.get("env_prefix", "")).upper()
+        for field, info in type(values).model_fields.items():
+            value = getattr(values, field)
+            shown = "********" if isinstance(value, SecretStr) else str(value)
+            meaning = (info.description or "").split(": ", 1)[-1]
+            table.add_row(prefix + field.upper(), shown, meaning)
+    out.print(table)
+
+
+@kafka_app.command("start")
+def kafka_start(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the broker.")] = 60.0,
+) -> None:
+    """Start a local broker in the background on free ports."""
+    from pipeline.localstack.kafka import LocalKafka, recorded_broker
+
+    settings = _settings()
+    running = recorded_broker(settings.local.kafka_dir)
+    if running is not None:
+        out.print(f"already running: {running.bootstrap_servers} (pid {running.pid})")
+        return
+    local = settings.local
+    kafka = LocalKafka(
+        local.kafka_dir, local.cache_dir, local.kafka_heap, detached=True, start_timeout=timeout
+    ).start()
+    state = kafka.state()
+    out.print(f"Kafka is up at {state.bootstrap_servers} (pid {state.pid})")
+    out.print(f"export KAFKA_BOOTSTRAP_SERVERS={state.bootstrap_servers}")
+
+
+@kafka_app.command("stop")
+def kafka_stop() -> None:
+    """Stop the local broker started by `journeys kafka start`."""
+    from pipeline.localstack.kafka import stop_recorded_broker
+
+    stopped = stop_recorded_broker(_settings().local.kafka_dir)
+    out.print("no local broker is running" if stopped is None else f"stopped pid {stopped.pid}")
+
+
+@kafka_app.command("status")
+def kafka_status() -> None:
+    """Say whether the local broker runs, where, and where its data is."""
+    from pipeline.localstack.kafka import recorded_broker
+
+    state = recorded_broker(_settings().local.kafka_dir)
+    if state is None:
+        out.print("not running")
+        raise typer.Exit(3)
+    out.print(f"running: pid {state.pid}")
+    out.print(f"bootstrap servers: {state.bootstrap_servers}")
+    out.print(f"controller port: {state.controller_port}")
+    out.print(f"data directory: {state.data_dir}")
+    out.print(f"log file: {state.log_file}")
+
+
+def main() -> None:
+    """Entry point of the `journeys` console script: errors become short messages."""
+    try:
+        app()
+    except ConfigError as error:
+        err.print(f"[red]configuration error:[/] {error}", highlight=False)
+        sys.exit(2)
+    except JourneysError as error:
+        err.print(f"[red]error:[/] {error}", highlight=False)
+        sys.exit(1)

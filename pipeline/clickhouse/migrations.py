@@ -1,0 +1,116 @@
+"""Numbered, append-only ClickHouse migrations from `schemas/clickhouse/`.
+
+A migration is `NNNN_what_it_does.sql`: statements ending in `;` at the end of a line,
+each idempotent (`IF NOT EXISTS`), so a run cut short can simply run again. `${name}`
+placeholders are filled from the parameters (e.g. `${retention_days}`). Each applied
+migration is recorded with a checksum in `schema_migrations`; editing an applied file is
+an error (write a new migration instead).
+
+Usage:
+    applied_now = migrate(client, retention_days=730)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
+
+import schemas
+from pipeline.errors import MigrationError
+
+SCHEMA_DIR = Path(schemas.__file__).resolve().parent / "clickhouse"
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+LEDGER_DDL = """
+CREATE TABLE IF NOT EXISTS schema_migrations
+(
+    version    UInt32,
+    name       String,
+    checksum   String,
+    applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file."""
+
+    version: int
+    name: str
+    text: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def statements(self, parameters: dict[str, object]) -> list[str]:
+        """The file's statements with placeholders filled, comments and blanks dropped."""
+        try:
+            text = Template(self.text).substitute({k: str(v) for k, v in parameters.items()})
+        except (KeyError, ValueError) as error:
+            raise MigrationError(f"{self.name}: unknown placeholder {error}") from error
+        chunks = re.split(r";[ \t]*$", text, flags=re.MULTILINE)
+        statements = []
+        for chunk in chunks:
+            code = "\n".join(
+                line for line in chunk.splitlines() if not line.strip().startswith("--")
+            ).strip()
+            if code:
+                statements.append(code)
+        return statements
+
+
+def discover(folder: Path = SCHEMA_DIR) -> list[Migration]:
+    """All migrations in `folder`, in version order; misnamed or repeated versions fail."""
+    migrations: dict[int, Migration] = {}
+    for path in sorted(folder.glob("*.sql")):
+        match = _NAME.match(path.name)
+        if match is None:
+            raise MigrationError(f"{path}: name it NNNN_lowercase_words.sql")
+        version = int(match[1])
+        if version in migrations:
+            raise MigrationError(f"{path}: version {version} is used twice")
+        migrations[version] = Migration(version, path.name, path.read_text())
+    return [migrations[v] for v in sorted(migrations)]
+
+
+def applied(client: Client) -> dict[int, str]:
+    """Checksums of the migrations already applied, by version."""
+    client.command(LEDGER_DDL)
+    rows = client.query("SELECT version, checksum FROM schema_migrations FINAL").result_rows
+    return {int(version): str(checksum) for version, checksum in rows}
+
+
+def migrate(client: Client, folder: Path = SCHEMA_DIR, **parameters: object) -> list[Migration]:
+    """Apply every migration not yet applied, in order; returns those applied now."""
+    done = applied(client)
+    applied_now = []
+    for migration in discover(folder):
+        if migration.version in done:
+            if done[migration.version] != migration.checksum:
+                raise MigrationError(
+                    f"{migration.name} was changed after it was applied; migrations are "
+                    "append-only: restore the file and add a new migration instead"
+                )
+            continue
+        for statement in migration.statements(parameters):
+            try:
+                client.command(statement)
+            except DriverError as error:
+                raise MigrationError(f"{migration.name} failed: {error}") from error
+        client.insert(
+            "schema_migrations",
+            [[migration.version, migration.name, migration.checksum]],
+            column_names=["version", "name", "checksum"],
+        )
+        applied_now.append(migration)
+    return applied_now

@@ -1,0 +1,68 @@
+"""Creating the pipeline's topics before anything produces to or consumes from them.
+
+Faust only creates its internal topics; a source topic that does not exist when the
+worker subscribes is ignored until a metadata refresh minutes later, and a topic that a
+producer auto-creates gets the broker's default partition count, which breaks
+co-partitioning. So every topic is created here first, with the configured layout.
+
+Usage:
+    ensure_topics("127.0.0.1:9092", names.all(), partitions=8, replication_factor=1)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from pipeline.errors import ConfigError, LocalStackError
+
+
+def ensure_topics(
+    bootstrap_servers: str,
+    names: Iterable[str],
+    partitions: int,
+    replication_factor: int,
+) -> list[str]:
+    """Create the topics that are missing; returns those created.
+
+    A topic that exists with a different partition count is an error: keyed state
+    would be split differently from its changelog.
+    """
+    wanted = sorted(set(names))
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap_servers.split(","), client_id="journeys-admin"
+        )
+    except KafkaError as error:
+        raise LocalStackError(f"cannot reach Kafka at {bootstrap_servers}: {error}") from error
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
+                admin.create_topics(
+                    [NewTopic(name, partitions, replication_factor) for name in missing]
+                )
+        present = [name for name in wanted if name in existing]
+        if present:
+            _check_partitions(admin, present, partitions)
+        return missing
+    finally:
+        admin.close()
+
+
+def _check_partitions(admin: KafkaAdminClient, names: list[str], partitions: int) -> None:
+    wrong = []
+    for description in admin.describe_topics(names):
+        count = len(description["partitions"])
+        if count != partitions:
+            wrong.append(f"{description['topic']} has {count}")
+    if wrong:
+        raise ConfigError(
+            f"KAFKA_PARTITIONS is {partitions}, but " + ", ".join(wrong) + " partitions: "
+            "set KAFKA_PARTITIONS to match, or recreate the topics"
+        )

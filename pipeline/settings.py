@@ -1,0 +1,377 @@
+"""Typed, frozen settings: the one place that reads the environment.
+
+Each section reads its own variables (the prefix is in the section's docstring), so the
+two that every deployment sets keep their conventional names, `KAFKA_BOOTSTRAP_SERVERS`
+and `CLICKHOUSE_URL`, while the rest live under `JOURNEYS_<SECTION>_`.
+
+Usage:
+    settings = load_settings()          # raises ConfigError naming the bad variable
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.errors import ConfigError
+
+
+class KafkaSettings(BaseSettings):
+    """Kafka connection and topic layout. Environment prefix: `KAFKA_`."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str | None = Field(
+        default=None,
+        description="KAFKA_BOOTSTRAP_SERVERS: host:port[,host:port]. Unset: `journeys up` "
+        "starts a local broker.",
+    )
+    topic_prefix: str = Field(
+        default="",
+        description="KAFKA_TOPIC_PREFIX: prepended to every topic name (tests, multi-tenant).",
+        pattern=r"^[A-Za-z0-9._-]*$",
+    )
+    consumer_group: str = Field(
+        default="journeys",
+        description="KAFKA_CONSUMER_GROUP: the Faust application id and consumer group.",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9._-]+$",
+    )
+    partitions: int = Field(
+        default=8, ge=1, le=1024, description="KAFKA_PARTITIONS: partitions of new topics."
+    )
+    replication_factor: int = Field(
+        default=1, ge=1, le=7, description="KAFKA_REPLICATION_FACTOR: of new topics."
+    )
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server.strip()!r} is not host:port (e.g. localhost:9092)")
+        return value.strip()
+
+
+@dataclass(frozen=True)
+class EmbeddedClickHouse:
+    """The ClickHouse engine in this process (chdb), data in `path`."""
+
+    path: Path
+    database: str
+
+    def describe(self) -> str:
+        return f"embedded ClickHouse at {self.path} (database {self.database})"
+
+
+@dataclass(frozen=True)
+class ClickHouseServer:
+    """A ClickHouse server reached over HTTP(S)."""
+
+    host: str
+    port: int
+    username: str
+    password: SecretStr
+    database: str
+    secure: bool
+
+    def describe(self) -> str:
+        scheme = "https" if self.secure else "http"
+        return (
+            f"ClickHouse server {scheme}://{self.username}@{self.host}:{self.port}/{self.database}"
+        )
+
+
+ClickHouseTarget = EmbeddedClickHouse | ClickHouseServer
+
+
+class ClickHouseSettings(BaseSettings):
+    """Where analysts' data lives. Environment prefix: `CLICKHOUSE_`."""
+
+    model_config = SettingsConfigDict(env_prefix="CLICKHOUSE_", frozen=True, extra="ignore")
+
+    url: SecretStr = Field(
+        default=SecretStr("chdb:var/clickhouse"),
+        description="CLICKHOUSE_URL: chdb:///abs/dir or chdb:rel/dir (embedded engine), or "
+        "http(s)://user:password@host:port/database (a server).",
+    )
+    database: str | None = Field(
+        default=None,
+        description="CLICKHOUSE_DATABASE: overrides the database named in the URL.",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+    )
+    retention_days: int = Field(
+        default=730,
+        ge=1,
+        description="CLICKHOUSE_RETENTION_DAYS: TTL of fact tables (touchpoints, dead letters).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _parse_url(cls, value: SecretStr) -> SecretStr:
+        parse_clickhouse_url(value.get_secret_value(), None)  # raises ValueError if invalid
+        return value
+
+    @property
+    def target(self) -> ClickHouseTarget:
+        return parse_clickhouse_url(self.url.get_secret_value(), self.database)
+
+
+def parse_clickhouse_url(url: str, database: str | None) -> ClickHouseTarget:
+    """Turn a `CLICKHOUSE_URL` into where to connect; `ValueError` says what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme == "chdb":
+        raw_path = unquote(parts.netloc + parts.path)
+        if not raw_path:
+            raise ValueError("a chdb URL needs a directory, e.g. chdb:///var/lib/journeys")
+        query = parse_qs(parts.query)
+        db = database or query.get("database", ["journeys"])[0]
+        return EmbeddedClickHouse(path=Path(raw_path).resolve(), database=db)
+    if parts.scheme in ("http", "https"):
+        if not parts.hostname:
+            raise ValueError("an http(s) URL needs a host, e.g. http://localhost:8123/journeys")
+        secure = parts.scheme == "https"
+        db = database or parts.path.strip("/") or "journeys"
+        return ClickHouseServer(
+            host=parts.hostname,
+            port=parts.port or (8443 if secure else 8123),
+            username=unquote(parts.username or "default"),
+            password=SecretStr(unquote(parts.password or "")),
+            database=db,
+            secure=secure,
+        )
+    raise ValueError(
+        f"scheme {parts.scheme or '(none)'!r} is not supported: use chdb:// (embedded) or "
+        "http(s):// (server)"
+    )
+
+
+class SinkSettings(BaseSettings):
+    """Batching of ClickHouse inserts. Environment prefix: `JOURNEYS_SINK_`."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_SINK_", frozen=True, extra="ignore")
+
+    batch_size: int = Field(
+        default=5000, ge=1, le=1_000_000, description="JOURNEYS_SINK_BATCH_SIZE: rows per insert."
+    )
+    batch_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="JOURNEYS_SINK_BATCH_SECONDS: longest wait before a partial batch is written.",
+    )
+    retry_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="JOURNEYS_SINK_RETRY_MAX_SECONDS: cap of the backoff between insert retries.",
+    )
+
+
+class WorkerSettings(BaseSettings):
+    """The Faust worker process. Environment prefix: `JOURNEYS_WORKER_`."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_WORKER_", frozen=True, extra="ignore")
+
+    web_host: str = Field(
+        default="127.0.0.1", description="JOURNEYS_WORKER_WEB_HOST: HTTP bind address."
+    )
+    web_port: int = Field(
+        default=6066, ge=1, le=65535, description="JOURNEYS_WORKER_WEB_PORT: HTTP port."
+    )
+    data_dir: Path = Field(
+        default=Path("var/faust"),
+        description="JOURNEYS_WORKER_DATA_DIR: Faust's local state (table stores).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="JOURNEYS_WORKER_LOG_LEVEL: worker log level."
+    )
+
+
+class SessionSettings(BaseSettings):
+    """Sessionizing in event time. Environment prefix: `JOURNEYS_SESSIONS_`."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_SESSIONS_", frozen=True, extra="ignore")
+
+    inactivity_gap: timedelta = Field(
+        default=timedelta(minutes=30),
+        description="JOURNEYS_SESSIONS_INACTIVITY_GAP: a quiet gap this long ends a session "
+        "(seconds or ISO 8601, e.g. PT30M).",
+    )
+    max_length: timedelta = Field(
+        default=timedelta(hours=24),
+        description="JOURNEYS_SESSIONS_MAX_LENGTH: no session is longer than this.",
+    )
+    allowed_lateness: timedelta = Field(
+        default=timedelta(minutes=5),
+        description="JOURNEYS_SESSIONS_ALLOWED_LATENESS: how far behind the watermark an "
+        "event may arrive and still count as on time.",
+    )
+
+    @field_validator("inactivity_gap", "max_length")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
+
+    @field_validator("allowed_lateness")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
+
+
+class StageSettings(BaseSettings):
+    """Journey stage model. Environment prefix: `JOURNEYS_STAGES_`."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_STAGES_", frozen=True, extra="ignore")
+
+    model_file: Path = Field(
+        default=Path("deploy/stages/default.yml"),
+        description="JOURNEYS_STAGES_MODEL_FILE: the stage model (ordered stages and rules).",
+    )
+
+
+class WindowSettings(BaseSettings):
+    """Conversion-count windows. Environment prefix: `JOURNEYS_WINDOWS_`."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_WINDOWS_", frozen=True, extra="ignore")
+
+    sizes: tuple[timedelta, ...] = Field(
+        default=(timedelta(hours=1),),
+        description="JOURNEYS_WINDOWS_SIZES: tumbling window sizes as a JSON list, "
+        'e.g. ["PT5M","PT1H"].',
+    )
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if not value:
+            raise ValueError("name at least one window size")
+        for size in value:
+            if size <= timedelta(0) or size.total_seconds() % 1:
+                raise ValueError(f"{size} is not a positive whole number of seconds")
+        return tuple(sorted(set(value)))
+
+
+class AlertSettings(BaseSettings):
+    """Drop-off alerts. Environment prefix: `JOURNEYS_ALERTS_`."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_ALERTS_", frozen=True, extra="ignore")
+
+    webhook_url: SecretStr | None = Field(
+        default=None,
+        description="JOURNEYS_ALERTS_WEBHOOK_URL: optional JSON POST target for alerts.",
+    )
+    min_volume: int = Field(
+        default=30,
+        ge=1,
+        description="JOURNEYS_ALERTS_MIN_VOLUME: fewest customers at a step for a window to count.",
+    )
+    significance: float = Field(
+        default=0.001,
+        gt=0,
+        lt=1,
+        description="JOURNEYS_ALERTS_SIGNIFICANCE: p-value below which a rise is an alert.",
+    )
+
+
+class PrivacySettings(BaseSettings):
+    """Personal data handling. Environment prefix: `JOURNEYS_PRIVACY_`."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_PRIVACY_", frozen=True, extra="ignore")
+
+    hash_key: SecretStr = Field(
+        default=SecretStr("journeys-local-development-key"),
+        description="JOURNEYS_PRIVACY_HASH_KEY: secret key of the HMAC that hashes emails and "
+        "phone numbers at ingest. Set your own in production.",
+        min_length=16,
+    )
+
+
+class LocalStackSettings(BaseSettings):
+    """The local Kafka broker for machines without Docker. Prefix: `JOURNEYS_LOCAL_`."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_LOCAL_", frozen=True, extra="ignore")
+
+    cache_dir: Path = Field(
+        default=Path(".cache"),
+        description="JOURNEYS_LOCAL_CACHE_DIR: where the Kafka jars are kept once resolved.",
+    )
+    kafka_dir: Path = Field(
+        default=Path("var/kafka"),
+        description="JOURNEYS_LOCAL_KAFKA_DIR: the local broker's data, logs and state file.",
+    )
+    kafka_heap: str = Field(
+        default="512m",
+        pattern=r"^[0-9]+[kmg]$",
+        description="JOURNEYS_LOCAL_KAFKA_HEAP: the broker JVM's heap (-Xmx), e.g. 512m.",
+    )
+
+
+class Settings(BaseModel):
+    """Everything Journeys can be told, one section per concern."""
+
+    model_config = {"frozen": True}
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    sink: SinkSettings = Field(default_factory=SinkSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+    stages: StageSettings = Field(default_factory=StageSettings)
+    windows: WindowSettings = Field(default_factory=WindowSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    local: LocalStackSettings = Field(default_factory=LocalStackSettings)
+
+
+_SECTIONS: dict[str, type[BaseSettings]] = {
+    name: info.annotation  # type: ignore[misc]  # every Settings field is a BaseSettings section
+    for name, info in Settings.model_fields.items()
+}
+
+
+def environment_variables() -> dict[str, str]:
+    """Every environment variable Journeys reads, with its description."""
+    names: dict[str, str] = {}
+    for section in _SECTIONS.values():
+        prefix = str(section.model_config.get("env_prefix", ""))
+        for field, info in section.model_fields.items():
+            names[(prefix + field).upper()] = info.description or ""
+    return names
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (plus keyword overrides per section) into frozen settings.
+
+    Raises ConfigError naming each invalid variable and why, never the secret values.
+    """
+    sections: dict[str, BaseSettings] = {}
+    problems: list[str] = []
+    for name, section in _SECTIONS.items():
+        prefix = str(section.model_config.get("env_prefix", "")).upper()
+        try:
+            sections[name] = section(**overrides.get(name, {}))
+        except ValidationError as error:
+            for problem in error.errors():
+                field = ".".join(str(part) for part in problem["loc"]) or "?"
+                variable = prefix + field.split(".")[0].upper()
+                shown = os.environ.get(variable)
+                secret = "PASSWORD" in variable or "KEY" in variable or "URL" in variable
+                value = "" if shown is None or secret else f" (got {shown!r})"
+                problems.append(f"{variable}{value}: {problem['msg']}")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return Settings(**sections)

@@ -1,0 +1,98 @@
+"""Every Kafka topic of the pipeline, declared once, with who writes and who reads it.
+
+Names carry `KAFKA_TOPIC_PREFIX` so that tests and tenants never share a topic. All
+topics keyed by customer are co-partitioned: they have the same partition count.
+
+Usage:
+    names = TopicNames(prefix="")
+    names.dead_letter          # "touchpoints.dead-letter"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Channel families; each has its own raw topic `touchpoints.raw.<channel>`.
+CHANNELS: tuple[str, ...] = (
+    "ads",
+    "search",
+    "web",
+    "chat",
+    "popup",
+    "email",
+    "sms",
+    "push",
+    "video",
+    "commerce",
+    "loyalty",
+    "store",
+    "support",
+    "feedback",
+)
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Topic names under one prefix."""
+
+    prefix: str = ""
+
+    def raw(self, channel: str) -> str:
+        # producer: channel systems, `journeys generate`, `journeys replay`, dlq replay
+        # consumer: the channel's normaliser agent (group: <consumer_group>)
+        return f"{self.prefix}touchpoints.raw.{channel}"
+
+    @property
+    def dead_letter(self) -> str:
+        # producer: normalisers and sinks (raw bytes + reason headers)
+        # consumer: the dead-letter sink -> ClickHouse `dead_letters`; `journeys dlq replay`
+        return f"{self.prefix}touchpoints.dead-letter"
+
+    @property
+    def canonical(self) -> str:
+        # producer: normalisers (canonical Touchpoint, keyed by event id)
+        # consumer: identity resolution -> touchpoints.by-customer
+        return f"{self.prefix}touchpoints.canonical"
+
+    @property
+    def by_customer(self) -> str:
+        # producer: identity resolution (Touchpoint keyed by customer_id)
+        # consumer: the journey engine
+        return f"{self.prefix}touchpoints.by-customer"
+
+    @property
+    def journey_touchpoints(self) -> str:
+        # producer: the journey engine (enriched touchpoint); consumer: sink -> `touchpoints`
+        return f"{self.prefix}journeys.touchpoints"
+
+    @property
+    def sessions(self) -> str:
+        # producer: the journey engine (session versions); consumer: sink -> `sessions`
+        return f"{self.prefix}journeys.sessions"
+
+    @property
+    def transitions(self) -> str:
+        # producer: the journey engine (stage entered / advanced / dropped off)
+        # consumer: window counts; sink -> `stage_transitions`
+        return f"{self.prefix}journeys.transitions"
+
+    @property
+    def alerts(self) -> str:
+        # producer: drop-off detection; consumer: sink -> `alerts`, webhook delivery
+        return f"{self.prefix}journeys.alerts"
+
+    def all_raw(self) -> list[str]:
+        return [self.raw(channel) for channel in CHANNELS]
+
+    def all(self) -> list[str]:
+        """Every topic of the pipeline (created up front by `pipeline.kafka_admin`)."""
+        return [
+            *self.all_raw(),
+            self.dead_letter,
+            self.canonical,
+            self.by_customer,
+            self.journey_touchpoints,
+            self.sessions,
+            self.transitions,
+            self.alerts,
+        ]

@@ -1,0 +1,81 @@
+"""The worker's HTTP endpoints.
+
+The embedded ClickHouse engine belongs to one process, the worker; while it runs,
+analysts (`journeys query`) and tests read through here:
+
+    POST /query/    body: {"sql": "SELECT ..."}  ->  {"columns": [...], "rows": [[...]]}
+
+Queries run with ClickHouse's `readonly=1`, so this endpoint can never change data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import faust
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
+from faust.web import Request, Response, View
+
+from pipeline.clickhouse.client import READ_ONLY
+
+
+def to_json(value: Any) -> Any:
+    """JSON-safe form of a ClickHouse value (times as ISO 8601, bytes as text)."""
+    if isinstance(value, datetime):
+        # clickhouse-connect returns DateTime64(3, 'UTC') as naive UTC datetimes.
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def run_read_only(client: Client, lock: threading.Lock, sql: str) -> dict[str, Any]:
+    """Run one read-only query; the answer as columns and rows."""
+    with lock:
+        result = client.query(sql, settings=READ_ONLY)
+    return {
+        "columns": list(result.column_names),
+        "types": [column_type.name for column_type in result.column_types],
+        "rows": [list(row) for row in result.result_rows],
+    }
+
+
+def register_query_view(app: faust.App, client: Client, lock: threading.Lock) -> None:
+    """Serve POST /query/ on the worker's web server."""
+
+    @app.page("/query/")
+    class QueryView(View):
+        async def post(self, request: Request) -> Response:
+            try:
+                body = await request.json()
+                sql = body["sql"]
+                if not isinstance(sql, str):
+                    raise TypeError("sql must be a string")
+            except (ValueError, KeyError, TypeError) as error:
+                return self._error(400, f'send JSON {{"sql": "SELECT ..."}}: {error}')
+            try:
+                answer = await asyncio.to_thread(run_read_only, client, lock, sql)
+            except DriverError as error:
+                return self._error(400, str(error))
+            return self.bytes(
+                json.dumps(answer, default=to_json).encode(),
+                content_type="application/json",
+            )
+
+        def _error(self, status: int, message: str) -> Response:
+            return self.bytes(
+                json.dumps({"error": message}).encode(),
+                content_type="application/json",
+                status=status,
+            )

@@ -1,0 +1,57 @@
+"""Running the Faust worker: ClickHouse ready first, then the app.
+
+Usage:
+    run_worker(load_settings())     # blocks until SIGINT/SIGTERM
+"""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+from clickhouse_connect.driver.client import Client
+
+from pipeline.app import create_app
+from pipeline.clickhouse.client import connect
+from pipeline.clickhouse.migrations import migrate
+from pipeline.kafka_admin import ensure_topics
+from pipeline.settings import Settings
+from pipeline.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+def prepare_clickhouse(settings: Settings) -> Client:
+    """Connect to ClickHouse and apply pending migrations."""
+    target = settings.clickhouse.target
+    client = connect(target)
+    applied = migrate(client, retention_days=settings.clickhouse.retention_days)
+    log.info(
+        "%s ready; migrations applied now: %s",
+        target.describe(),
+        ", ".join(m.name for m in applied) or "none",
+    )
+    return client
+
+
+def run_worker(settings: Settings) -> None:
+    """Start the worker and block until it is told to stop."""
+    client = prepare_clickhouse(settings)
+    app = create_app(settings, client)
+    assert settings.kafka.bootstrap_servers is not None  # create_app checked
+    created = ensure_topics(
+        settings.kafka.bootstrap_servers,
+        TopicNames(settings.kafka.topic_prefix).all(),
+        settings.kafka.partitions,
+        settings.kafka.replication_factor,
+    )
+    if created:
+        log.info("created topics: %s", ", ".join(created))
+    worker = faust.Worker(app, loglevel=settings.worker.log_level.upper(), quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stop:
+        if stop.code not in (None, 0):
+            raise
+    finally:
+        client.close()
