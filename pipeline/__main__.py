@@ -1,0 +1,5 @@
+"""`python -m pipeline` is the `journeys` command."""
+
+from pipeline.cli import main
+
+main()

@@ -1,0 +1,95 @@
+"""Shared fixtures: real Kafka and ClickHouse for the session, unique names per test."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from pipeline.clickhouse.client import connect, quote_identifier
+from pipeline.localstack.kafka import free_port
+from pipeline.settings import ClickHouseServer, ClickHouseTarget, EmbeddedClickHouse
+from tests.services import clickhouse_service, kafka_service
+from tests.support import WorkerProcess, base_env, clickhouse_url
+
+
+def pytest_report_header() -> list[str]:
+    return ["services: real Kafka and ClickHouse (env, else Docker, else local stack)"]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers of a real Kafka broker shared by the whole session."""
+    with kafka_service(tmp_path_factory.mktemp("kafka")) as (servers, how):
+        print(f"\nKafka for tests: {servers} ({how})")
+        yield servers
+
+
+@pytest.fixture(scope="session")
+def clickhouse_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseTarget]:
+    """Where the session's ClickHouse is (embedded in this process unless configured)."""
+    with clickhouse_service(tmp_path_factory.mktemp("clickhouse")) as (target, how):
+        print(f"\nClickHouse for tests: {target.describe()} ({how})")
+        yield target
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token for this test's topics, groups and databases."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def clickhouse(clickhouse_target: ClickHouseTarget, unique: str) -> Iterator[Client]:
+    """A client on a fresh database of its own, dropped after the test."""
+    target = dataclasses.replace(clickhouse_target, database=f"test_{unique}")
+    client = connect(target)
+    yield client
+    client.command(f"DROP DATABASE IF EXISTS {quote_identifier(target.database)}")
+    client.close()
+
+
+@pytest.fixture
+def worker_factory(
+    kafka_bootstrap: str,
+    clickhouse_target: ClickHouseTarget,
+    unique: str,
+    tmp_path: Path,
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Starts `journeys worker` processes on this test's topics; all are stopped after.
+
+    With the embedded engine, the worker owns a ClickHouse directory of its own (one
+    process per directory), read through its /query/ endpoint; with a server, it uses a
+    database of this test's own on it.
+    """
+    workers: list[WorkerProcess] = []
+    if isinstance(clickhouse_target, EmbeddedClickHouse):
+        url = f"chdb://{tmp_path / 'worker-clickhouse'}?database=journeys"
+    else:
+        assert isinstance(clickhouse_target, ClickHouseServer)
+        url = clickhouse_url(dataclasses.replace(clickhouse_target, database=f"test_{unique}"))
+
+    def start(**env: str) -> WorkerProcess:
+        port = free_port()
+        settings = base_env(
+            KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+            KAFKA_TOPIC_PREFIX=f"t{unique}.",
+            KAFKA_CONSUMER_GROUP=f"journeys-t{unique}",
+            KAFKA_PARTITIONS="4",
+            CLICKHOUSE_URL=url,
+            JOURNEYS_WORKER_WEB_PORT=str(port),
+            JOURNEYS_WORKER_DATA_DIR=str(tmp_path / f"faust-{len(workers)}"),
+            JOURNEYS_SINK_BATCH_SECONDS="0.5",
+            **env,
+        )
+        worker = WorkerProcess(settings, port, tmp_path / f"worker-{len(workers)}.log")
+        workers.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in workers:
+        worker.stop()

@@ -1,0 +1,146 @@
+"""Test helpers that drive real processes: a worker, its HTTP query endpoint, producers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from kafka import KafkaProducer
+
+from pipeline.settings import ClickHouseServer, ClickHouseTarget
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def clickhouse_url(target: ClickHouseTarget) -> str:
+    """A CLICKHOUSE_URL for `target` (a server), password included."""
+    assert isinstance(target, ClickHouseServer)
+    scheme = "https" if target.secure else "http"
+    password = quote(target.password.get_secret_value(), safe="")
+    user = quote(target.username, safe="")
+    return f"{scheme}://{user}:{password}@{target.host}:{target.port}/{target.database}"
+
+
+def wait_until(
+    check: Callable[[], Any], timeout: float, what: str, interval: float = 0.25
+) -> Any:
+    """Call `check` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+class WorkerProcess:
+    """`journeys worker` as a real child process, stopped for sure by `stop()`."""
+
+    def __init__(self, env: Mapping[str, str], web_port: int, log_path: Path) -> None:
+        self.env = dict(env)
+        self.web_port = web_port
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90) -> WorkerProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pipeline", "worker"],
+                env=self.env,
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(self._ready, timeout, f"the worker to answer (log: {self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"worker exited with {self.process.returncode}:\n{self.log_tail()}"
+            )
+        try:
+            return self.query("SELECT 1") == [{"1": 1}]
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of a read-only query through the worker's /query/ endpoint."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.web_port}/query/",
+            data=json.dumps({"sql": sql}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+        return [dict(zip(answer["columns"], row, strict=True)) for row in answer["rows"]]
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        code = self.process.returncode
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no shutdown work at all."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def log_tail(self, lines: int = 60) -> str:
+        with contextlib.suppress(FileNotFoundError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "(no log)"
+
+
+def produce(
+    bootstrap_servers: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes, list[tuple[str, bytes]]]],
+) -> int:
+    """Send (key, value, headers) records and wait until the broker has them all."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
+    count = 0
+    try:
+        for key, value, headers in records:
+            producer.send(topic, key=key, value=value, headers=headers)
+            count += 1
+        producer.flush(timeout=60)
+    finally:
+        producer.close()
+    return count
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    """This process's environment without Journeys' own variables, plus `overrides`."""
+    prefixes = ("KAFKA_", "CLICKHOUSE_", "JOURNEYS_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env["JOURNEYS_LOCAL_CACHE_DIR"] = str(REPO / ".cache")
+    env.update(overrides)
+    return env
