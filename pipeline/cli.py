@@ -30,8 +30,8 @@ app = typer.Typer(
 kafka_app = typer.Typer(help="A local Apache Kafka broker (KRaft) for machines without Docker.")
 app.add_typer(kafka_app, name="kafka")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def _settings(**overrides: dict[str, object]) -> Settings:

@@ -14,13 +14,27 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.errors import ConfigError
+
+
+def _seconds_or_iso(value: object) -> object:
+    """Environment values are text: accept plain seconds ("1800") beside ISO 8601 ("PT30M")."""
+    if isinstance(value, str):
+        try:
+            return timedelta(seconds=float(value))
+        except ValueError:
+            return value
+    return value
+
+
+#: A duration from the environment: seconds or ISO 8601.
+Duration = Annotated[timedelta, BeforeValidator(_seconds_or_iso)]
 
 
 class KafkaSettings(BaseSettings):
@@ -202,16 +216,16 @@ class SessionSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="JOURNEYS_SESSIONS_", frozen=True, extra="ignore")
 
-    inactivity_gap: timedelta = Field(
+    inactivity_gap: Duration = Field(
         default=timedelta(minutes=30),
         description="JOURNEYS_SESSIONS_INACTIVITY_GAP: a quiet gap this long ends a session "
         "(seconds or ISO 8601, e.g. PT30M).",
     )
-    max_length: timedelta = Field(
+    max_length: Duration = Field(
         default=timedelta(hours=24),
         description="JOURNEYS_SESSIONS_MAX_LENGTH: no session is longer than this.",
     )
-    allowed_lateness: timedelta = Field(
+    allowed_lateness: Duration = Field(
         default=timedelta(minutes=5),
         description="JOURNEYS_SESSIONS_ALLOWED_LATENESS: how far behind the watermark an "
         "event may arrive and still count as on time.",
@@ -248,7 +262,7 @@ class WindowSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="JOURNEYS_WINDOWS_", frozen=True, extra="ignore")
 
-    sizes: tuple[timedelta, ...] = Field(
+    sizes: tuple[Duration, ...] = Field(
         default=(timedelta(hours=1),),
         description="JOURNEYS_WINDOWS_SIZES: tumbling window sizes as a JSON list, "
         'e.g. ["PT5M","PT1H"].',

@@ -1,0 +1,44 @@
+"""Migrations on a real ClickHouse: applied once, recorded, append-only."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from pipeline.clickhouse.migrations import SCHEMA_DIR, applied, discover, migrate
+from pipeline.errors import MigrationError
+
+pytestmark = pytest.mark.integration
+
+
+def test_shipped_migrations_apply_once_and_are_recorded(clickhouse: Client) -> None:
+    first = migrate(clickhouse, retention_days=30)
+    assert [m.name for m in first] == [m.name for m in discover()]
+    assert migrate(clickhouse, retention_days=30) == []
+    assert applied(clickhouse) == {m.version: m.checksum for m in discover()}
+    tables = {row[0] for row in clickhouse.query("SHOW TABLES").result_rows}
+    assert {"schema_migrations", "dead_letters"} <= tables
+    ttl = clickhouse.query("SHOW CREATE TABLE dead_letters").result_rows[0][0]
+    assert "toIntervalDay(30)" in ttl
+
+
+def test_an_edited_applied_migration_is_refused(clickhouse: Client, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(SCHEMA_DIR, folder)
+    (folder / "0900_extra.sql").write_text("CREATE TABLE IF NOT EXISTS extra (a UInt8) ENGINE = Log;\n")
+    assert [m.name for m in migrate(clickhouse, folder, retention_days=30)][-1] == "0900_extra.sql"
+    (folder / "0900_extra.sql").write_text("CREATE TABLE IF NOT EXISTS extra (a UInt16) ENGINE = Log;\n")
+    with pytest.raises(MigrationError, match="0900_extra.sql was changed after it was applied"):
+        migrate(clickhouse, folder, retention_days=30)
+
+
+def test_a_failing_migration_names_the_file_and_is_not_recorded(
+    clickhouse: Client, tmp_path: Path
+) -> None:
+    (tmp_path / "0001_broken.sql").write_text("CREATE TABLE IF NOT EXISTS x (a NoSuchType) ENGINE = Log;\n")
+    with pytest.raises(MigrationError, match="0001_broken.sql failed"):
+        migrate(clickhouse, tmp_path)
+    assert applied(clickhouse) == {}
