@@ -60,7 +60,7 @@ def _check_partitions(admin: KafkaAdminClient, names: list[str], partitions: int
     for description in admin.describe_topics(names):
         count = len(description["partitions"])
         if count != partitions:
-            wrong.append(f"{description['topic']} has {count}")
+            wrong.append(f"{description['name']} has {count}")
     if wrong:
         raise ConfigError(
             f"KAFKA_PARTITIONS is {partitions}, but " + ", ".join(wrong) + " partitions: "

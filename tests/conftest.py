@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,16 +17,36 @@ from pipeline.settings import ClickHouseServer, ClickHouseTarget, EmbeddedClickH
 from tests.services import clickhouse_service, kafka_service
 from tests.support import WorkerProcess, base_env, clickhouse_url
 
+#: What the session's services were, for the summary at the end of the run.
+SERVICES: dict[str, str] = {}
+
 
 def pytest_report_header() -> list[str]:
     return ["services: real Kafka and ClickHouse (env, else Docker, else local stack)"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which real services ran, and how many tests of each tier passed."""
+    passed = terminalreporter.stats.get("passed", [])
+    tiers = Counter(
+        tier
+        for report in passed
+        for tier in ("unit", "agent", "integration", "e2e")
+        if tier in report.keywords
+    )
+    terminalreporter.section("journeys")
+    for name, how in SERVICES.items():
+        terminalreporter.write_line(f"{name}: {how}")
+    terminalreporter.write_line(
+        "passed per tier: " + ", ".join(f"{tier} {tiers[tier]}" for tier in sorted(tiers))
+    )
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Bootstrap servers of a real Kafka broker shared by the whole session."""
     with kafka_service(tmp_path_factory.mktemp("kafka")) as (servers, how):
-        print(f"\nKafka for tests: {servers} ({how})")
+        SERVICES["Kafka"] = f"{servers} ({how})"
         yield servers
 
 
@@ -33,7 +54,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def clickhouse_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseTarget]:
     """Where the session's ClickHouse is (embedded in this process unless configured)."""
     with clickhouse_service(tmp_path_factory.mktemp("clickhouse")) as (target, how):
-        print(f"\nClickHouse for tests: {target.describe()} ({how})")
+        SERVICES["ClickHouse"] = f"{target.describe()} ({how})"
         yield target
 
 

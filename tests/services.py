@@ -15,9 +15,15 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.localstack.kafka import LocalKafka
-from pipeline.settings import ClickHouseServer, ClickHouseTarget, EmbeddedClickHouse, parse_clickhouse_url
 from pydantic import SecretStr
+
+from pipeline.localstack.kafka import LocalKafka
+from pipeline.settings import (
+    ClickHouseServer,
+    ClickHouseTarget,
+    EmbeddedClickHouse,
+    parse_clickhouse_url,
+)
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,7 @@ def clickhouse_url(target: ClickHouseTarget) -> str:
     return f"{scheme}://{user}:{password}@{target.host}:{target.port}/{target.database}"
 
 
-def wait_until(
-    check: Callable[[], Any], timeout: float, what: str, interval: float = 0.25
-) -> Any:
+def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
     """Call `check` until it returns something truthy; fail with `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     last: Any = None

@@ -28,17 +28,23 @@ def test_shipped_migrations_apply_once_and_are_recorded(clickhouse: Client) -> N
 def test_an_edited_applied_migration_is_refused(clickhouse: Client, tmp_path: Path) -> None:
     folder = tmp_path / "migrations"
     shutil.copytree(SCHEMA_DIR, folder)
-    (folder / "0900_extra.sql").write_text("CREATE TABLE IF NOT EXISTS extra (a UInt8) ENGINE = Log;\n")
+    (folder / "0900_extra.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS extra (a UInt8) ENGINE = Log;\n"
+    )
     assert [m.name for m in migrate(clickhouse, folder, retention_days=30)][-1] == "0900_extra.sql"
-    (folder / "0900_extra.sql").write_text("CREATE TABLE IF NOT EXISTS extra (a UInt16) ENGINE = Log;\n")
-    with pytest.raises(MigrationError, match="0900_extra.sql was changed after it was applied"):
+    (folder / "0900_extra.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS extra (a UInt16) ENGINE = Log;\n"
+    )
+    with pytest.raises(MigrationError, match=r"0900_extra\.sql was changed after it was applied"):
         migrate(clickhouse, folder, retention_days=30)
 
 
 def test_a_failing_migration_names_the_file_and_is_not_recorded(
     clickhouse: Client, tmp_path: Path
 ) -> None:
-    (tmp_path / "0001_broken.sql").write_text("CREATE TABLE IF NOT EXISTS x (a NoSuchType) ENGINE = Log;\n")
-    with pytest.raises(MigrationError, match="0001_broken.sql failed"):
+    (tmp_path / "0001_broken.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS x (a NoSuchType) ENGINE = Log;\n"
+    )
+    with pytest.raises(MigrationError, match=r"0001_broken\.sql failed"):
         migrate(clickhouse, tmp_path)
     assert applied(clickhouse) == {}

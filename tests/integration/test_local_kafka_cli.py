@@ -17,7 +17,9 @@ from tests.support import REPO, base_env
 pytestmark = pytest.mark.integration
 
 
-def journeys(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def journeys(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
         env=env,
@@ -73,9 +75,13 @@ def test_start_without_java_explains_what_to_do(tmp_path: Path) -> None:
 
 
 def test_first_start_without_maven_explains_what_to_do(tmp_path: Path) -> None:
-    java = Path(os.path.realpath(subprocess.run(
-        ["sh", "-c", "command -v java"], capture_output=True, text=True, check=True
-    ).stdout.strip()))
+    java = Path(
+        os.path.realpath(
+            subprocess.run(
+                ["sh", "-c", "command -v java"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
+    )
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "java").symlink_to(java)

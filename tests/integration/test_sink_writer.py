@@ -54,6 +54,6 @@ def test_a_retried_insert_is_stored_once_by_its_token(clickhouse: Client) -> Non
     writer = TableWriter(clickhouse, "facts", ["id"], threading.Lock())
     batch = rows(0, range(4))
     asyncio.run(writer.write(batch))
-    writer._stored[("src", 0)] = -1  # noqa: SLF001 - as if the answer never arrived
+    writer._stored[("src", 0)] = -1
     asyncio.run(writer.write(batch))
     assert stored(clickhouse) == [f"p0-o{o}" for o in range(4)]

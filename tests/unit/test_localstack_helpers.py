@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import MissingToolError
-from pipeline.localstack.kafka import free_port, java_executable, java_major_version, min_heap, port_open
+from pipeline.localstack.kafka import (
+    free_port,
+    java_executable,
+    java_major_version,
+    min_heap,
+    port_open,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -33,7 +39,9 @@ def test_java_major_version(tmp_path: Path, line: str, major: int) -> None:
     assert java_major_version(str(fake_java(tmp_path, line))) == major
 
 
-def test_old_java_is_refused_with_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_old_java_is_refused_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_java(tmp_path, 'java version "1.8.0_292"')
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("JAVA_HOME", raising=False)

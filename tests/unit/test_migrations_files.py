@@ -26,7 +26,7 @@ def test_statements_split_at_line_ending_semicolons_and_drop_comments() -> None:
 
 
 def test_unknown_placeholder_is_an_error() -> None:
-    with pytest.raises(MigrationError, match="0001_x.sql: unknown placeholder 'nope'"):
+    with pytest.raises(MigrationError, match=r"0001_x\.sql: unknown placeholder 'nope'"):
         Migration(1, "0001_x.sql", "SELECT ${nope};").statements({})
 
 
@@ -35,7 +35,7 @@ def test_discover_orders_by_version_and_rejects_bad_names(tmp_path: Path) -> Non
     (tmp_path / "0001_first.sql").write_text("SELECT 1;")
     assert [m.version for m in discover(tmp_path)] == [1, 2]
     (tmp_path / "3_bad.sql").write_text("SELECT 3;")
-    with pytest.raises(MigrationError, match="NNNN_lowercase_words.sql"):
+    with pytest.raises(MigrationError, match=r"NNNN_lowercase_words\.sql"):
         discover(tmp_path)
 
 

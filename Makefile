@@ -1,0 +1,67 @@
+# Journeys task runner. `make` or `make help` lists the targets.
+# The README's two commands are `make up` and `make test`; CI runs `make test` verbatim.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install tools up test test-fast lint typecheck check kafka-start kafka-stop kafka-status clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install Journeys with its dev tools
+
+tools: ## install Java 17+, Maven and docker-compose from apt where missing
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "please install:$$missing (or point KAFKA_BOOTSTRAP_SERVERS at a broker)"; exit 1; \
+	  fi; \
+	fi
+
+up: install tools ## run the pipeline on the local stack (real Kafka + embedded ClickHouse)
+	$(BIN)/journeys up
+
+lint: install ## ruff: style and common bugs
+	$(BIN)/ruff check pipeline schemas tests
+	$(BIN)/ruff format --check pipeline schemas tests
+
+typecheck: install ## mypy --strict
+	$(BIN)/mypy
+
+check: lint typecheck ## lint and typecheck
+
+test: install tools check ## everything: lint, types, unit, agent, integration and end-to-end tests
+	$(BIN)/pytest -v
+
+test-fast: install ## unit tests only
+	$(BIN)/pytest -m unit -q
+
+kafka-start: install tools ## a local broker in the background (see `journeys kafka status`)
+	$(BIN)/journeys kafka start
+
+kafka-stop: install ## stop it
+	$(BIN)/journeys kafka stop
+
+kafka-status: install ## where it runs and keeps its data
+	$(BIN)/journeys kafka status
+
+clean: ## remove local data (var/) and caches, keep .venv and the Kafka jars
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache
