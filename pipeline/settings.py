@@ -301,6 +301,34 @@ class AlertSettings(BaseSettings):
     )
 
 
+class IngestSettings(BaseSettings):
+    """What normalisers accept. Environment prefix: `JOURNEYS_INGEST_`."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_INGEST_", frozen=True, extra="ignore")
+
+    max_payload_bytes: int = Field(
+        default=65536,
+        ge=256,
+        description="JOURNEYS_INGEST_MAX_PAYLOAD_BYTES: larger raw records are dead letters.",
+    )
+    max_clock_skew: Duration = Field(
+        default=timedelta(hours=1),
+        description="JOURNEYS_INGEST_MAX_CLOCK_SKEW: how far in the future (past the time "
+        "it is read) an event time may lie.",
+    )
+    max_event_age: Duration = Field(
+        default=timedelta(days=5 * 365),
+        description="JOURNEYS_INGEST_MAX_EVENT_AGE: older event times are dead letters "
+        "(replays of history within this age are fine).",
+    )
+    phone_region: str = Field(
+        default="US",
+        pattern=r"^[A-Z]{2}$",
+        description="JOURNEYS_INGEST_PHONE_REGION: country of phone numbers written "
+        "without a +country prefix.",
+    )
+
+
 class PrivacySettings(BaseSettings):
     """Personal data handling. Environment prefix: `JOURNEYS_PRIVACY_`."""
 
@@ -347,6 +375,7 @@ class Settings(BaseModel):
     stages: StageSettings = Field(default_factory=StageSettings)
     windows: WindowSettings = Field(default_factory=WindowSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     local: LocalStackSettings = Field(default_factory=LocalStackSettings)
 

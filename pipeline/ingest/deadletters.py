@@ -89,6 +89,7 @@ class DeadLetter:
 def dead_letter(
     error: BaseException | str,
     *,
+    error_type: str | None = None,
     source_topic: str,
     source_partition: int,
     source_offset: int,
@@ -97,16 +98,19 @@ def dead_letter(
     replay_count: int = 0,
     now: datetime | None = None,
 ) -> DeadLetter:
-    """A dead letter for a record that failed with `error` (an exception or a reason)."""
+    """A dead letter for a record that failed with `error` (an exception or a reason).
+
+    `error_type` defaults to the exception's class name, or "Rejected" for a reason.
+    """
     if isinstance(error, BaseException):
-        error_type, message = type(error).__name__, str(error)
+        kind, message = type(error).__name__, str(error)
     else:
-        error_type, message = "Rejected", error
+        kind, message = "Rejected", error
     return DeadLetter(
         source_topic=source_topic,
         source_partition=source_partition,
         source_offset=source_offset,
-        error_type=error_type,
+        error_type=error_type or kind,
         error_message=message[:MAX_MESSAGE],
         failed_at=now or datetime.now(UTC),
         replay_count=replay_count,

@@ -1,0 +1,26 @@
+"""Every channel family's raw contract and mapper, found by channel name.
+
+Each `Channel` has a module here named after it that defines `SPEC: ChannelSpec`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pipeline.ingest.channels.base import ChannelSpec
+from schemas.touchpoint import Channel
+
+
+def _load() -> dict[Channel, ChannelSpec[Any]]:
+    specs: dict[Channel, ChannelSpec[Any]] = {}
+    for channel in Channel:
+        module = importlib.import_module(f"{__name__}.{channel.value}")
+        spec: ChannelSpec[Any] = module.SPEC
+        if spec.channel is not channel:
+            raise RuntimeError(f"{module.__name__}.SPEC is for {spec.channel}, not {channel}")
+        specs[channel] = spec
+    return specs
+
+
+SPECS: dict[Channel, ChannelSpec[Any]] = _load()

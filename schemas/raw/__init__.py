@@ -1,0 +1,6 @@
+"""Raw channel contracts: what each channel's systems really send, one module per family.
+
+Each module defines one top-level model named `<Family>Event` that a raw record on
+`touchpoints.raw.<family>` must validate against. Unknown extra fields are ignored (real
+systems add fields); missing or mistyped ones are errors.
+"""
