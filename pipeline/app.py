@@ -14,6 +14,9 @@ from clickhouse_connect.driver.client import Client
 
 from pipeline.errors import ConfigError
 from pipeline.ingest import deadletters
+from pipeline.ingest.agents import register_normalizers
+from pipeline.ingest.normalize import Limits, Normalizer
+from pipeline.ingest.pii import PiiHasher
 from pipeline.settings import Settings
 from pipeline.sink.agents import register_sink
 from pipeline.sink.clickhouse import TableWriter
@@ -50,6 +53,27 @@ def create_app(settings: Settings, clickhouse: Client) -> faust.App:
 
     dead_letter_topic = app.topic(
         names.dead_letter, key_type=bytes, value_type=bytes, partitions=settings.kafka.partitions
+    )
+    canonical_topic = app.topic(
+        names.canonical, key_type=bytes, value_type=bytes, partitions=settings.kafka.partitions
+    )
+    register_normalizers(
+        app,
+        names,
+        Normalizer(
+            PiiHasher(
+                settings.privacy.hash_key.get_secret_value().encode(),
+                settings.ingest.phone_region,
+            ),
+            Limits(
+                max_payload_bytes=settings.ingest.max_payload_bytes,
+                max_clock_skew=settings.ingest.max_clock_skew,
+                max_event_age=settings.ingest.max_event_age,
+            ),
+        ),
+        canonical=canonical_topic,
+        dead_letters=dead_letter_topic,
+        partitions=settings.kafka.partitions,
     )
     register_sink(
         app,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,6 +30,8 @@ app = typer.Typer(
 )
 kafka_app = typer.Typer(help="A local Apache Kafka broker (KRaft) for machines without Docker.")
 app.add_typer(kafka_app, name="kafka")
+dlq_app = typer.Typer(help="Dead letters: records the pipeline could not use, with the reason.")
+app.add_typer(dlq_app, name="dlq")
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -74,6 +77,55 @@ def _announce(settings: Settings) -> None:
     web = f"http://{settings.worker.web_host}:{settings.worker.web_port}"
     out.print(f"ClickHouse: {settings.clickhouse.target.describe()}")
     out.print(f"Worker web endpoint: {web} (queries: POST {web}/query/)")
+
+
+def _bootstrap(settings: Settings) -> str:
+    """KAFKA_BOOTSTRAP_SERVERS, else the broker of `journeys kafka start`."""
+    from pipeline.localstack.kafka import recorded_broker
+
+    if settings.kafka.bootstrap_servers is not None:
+        return settings.kafka.bootstrap_servers
+    local = recorded_broker(settings.local.kafka_dir)
+    if local is None:
+        raise ConfigError(
+            "KAFKA_BOOTSTRAP_SERVERS is not set and no local broker runs "
+            "(`journeys kafka start` starts one)"
+        )
+    return local.bootstrap_servers
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count only; send nothing.")] = False,
+    fixes: Annotated[
+        Path | None,
+        typer.Option(help="JSON Lines of corrected payloads (see pipeline/ingest/replay.py)."),
+    ] = None,
+    max_replays: Annotated[
+        int, typer.Option(min=1, help="Give up on records replayed this often already.")
+    ] = 3,
+) -> None:
+    """Send dead letters back through their source topics (each at most once)."""
+    from pipeline.ingest.replay import load_fixes, replay_dead_letters
+    from pipeline.topics import TopicNames
+
+    settings = _settings()
+    summary = replay_dead_letters(
+        _bootstrap(settings),
+        TopicNames(settings.kafka.topic_prefix).dead_letter,
+        f"{settings.kafka.consumer_group}.dlq-replay",
+        dry_run=dry_run,
+        max_replays=max_replays,
+        fixes=load_fixes(fixes) if fixes else None,
+    )
+    verb = "would replay" if dry_run else "replayed"
+    out.print(
+        f"read {summary.read} dead letters; {verb} {summary.replayed} "
+        f"({summary.corrected} corrected); gave up on {summary.gave_up} "
+        f"(replayed {max_replays} times already); {summary.not_replayable} without a source"
+    )
+    for name, count in sorted(summary.by_topic.items()):
+        out.print(f"  {name}: {count}")
 
 
 @app.command()

@@ -142,3 +142,34 @@ def base_env(**overrides: str) -> dict[str, str]:
     env["JOURNEYS_LOCAL_CACHE_DIR"] = str(REPO / ".cache")
     env.update(overrides)
     return env
+
+
+def consume_all(
+    bootstrap_servers: str, topic: str, expected: int, timeout: float = 60, settle: float = 3
+) -> list[Any]:
+    """Read `topic` from the start until `expected` records arrived and `settle` s pass
+    without more (so that a surplus shows up too); returns the records."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batches = consumer.poll(timeout_ms=500)
+            fresh = [record for batch in batches.values() for record in batch]
+            records.extend(fresh)
+            if fresh:
+                quiet_since = time.monotonic()
+            elif len(records) >= expected and time.monotonic() - quiet_since >= settle:
+                break
+    finally:
+        consumer.close()
+    return records

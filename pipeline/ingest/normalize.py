@@ -9,6 +9,7 @@ message names the fields at fault but never echoes their values (they may be per
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,6 +71,8 @@ class EmptyPayload(RejectedRecord):
     """The record has no value."""
 
 
+log = logging.getLogger(__name__)
+
 _crawlers = CrawlerDetect()
 
 
@@ -94,12 +97,12 @@ class Normalizer:
             return self._touchpoint(channel, record, received_at)
         except ValidationError as error:
             message = f"{error.title}: {describe(error)}"
-            return self._dead(record, "ValidationError", message, received_at)
+            return self.dead(record, "ValidationError", message, received_at)
         except (RejectedRecord, InvalidPersonalData) as error:
-            return self._dead(record, type(error).__name__, str(error), received_at)
+            return self.dead(record, type(error).__name__, str(error), received_at)
         except (ValueError, KeyError, TypeError, ArithmeticError) as error:
             # A mapper that trips over a shape its contract let through: still data.
-            return self._dead(record, type(error).__name__, f"cannot map: {error}", received_at)
+            return self.dead(record, type(error).__name__, f"cannot map: {error}", received_at)
 
     def _touchpoint(self, channel: Channel, record: RawRecord, received_at: datetime) -> Touchpoint:
         if not record.value:
@@ -133,9 +136,10 @@ class Normalizer:
                 f"{self.limits.max_event_age.days} days (JOURNEYS_INGEST_MAX_EVENT_AGE)"
             )
 
-    def _dead(
+    def dead(
         self, record: RawRecord, error_type: str, message: str, received_at: datetime
     ) -> DeadLetter:
+        """A dead letter for `record`, keeping its replay count."""
         return dead_letter(
             message,
             error_type=error_type,
@@ -147,6 +151,25 @@ class Normalizer:
             replay_count=record.replay_count(),
             now=received_at,
         )
+
+
+def normalize_safely(
+    normalizer: Normalizer, channel: Channel, record: RawRecord, received_at: datetime
+) -> Touchpoint | DeadLetter:
+    """`normalizer(...)`, with a last net: even a bug becomes a dead letter, not a crash.
+
+    The record's payload is never logged (it may hold personal data).
+    """
+    try:
+        return normalizer(channel, record, received_at)
+    except Exception as error:  # the net under every mapper: a record never stops a partition
+        log.exception(
+            "normalising %s[%d]@%d failed unexpectedly",
+            record.topic,
+            record.partition,
+            record.offset,
+        )
+        return normalizer.dead(record, "InternalError", type(error).__name__, received_at)
 
 
 def describe(error: ValidationError) -> str:

@@ -47,7 +47,9 @@ class PiiHasher:
             raise InvalidPersonalData("not a phone number") from None
         if not phonenumbers.is_possible_number(parsed):
             raise InvalidPersonalData("not a possible phone number")
-        return self._hash("phone", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        return self._hash(
+            "phone", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        )
 
     def _hash(self, kind: str, value: str) -> str:
         # The kind is part of the message: an email and a phone never share a hash.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 
 #: Raw contracts ignore fields they do not know and accept field names or aliases.
 RAW = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, str_strip_whitespace=True)
@@ -21,6 +21,8 @@ class Utm(BaseModel):
 
     source: str | None = None
     medium: str | None = None
-    campaign: str | None = None
+    campaign: str | None = Field(
+        default=None, validation_alias=AliasChoices("campaign", "name")
+    )  # Segment calls it `name`
     content: str | None = None
     term: str | None = None

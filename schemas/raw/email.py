@@ -1,9 +1,9 @@
 """Email service provider webhook events (SendGrid-style event webhook).
 
-    {"sg_event_id": "e-1", "event": "click", "timestamp": 1740910500,
-     "email": "ann@example.com", "sg_message_id": "msg-9", "campaign_id": "newsletter-2026-03",
-     "category": ["newsletter"], "url": "https://shop.example/v?utm_source=newsletter",
-     "user_id": "u-17"}
+{"sg_event_id": "e-1", "event": "click", "timestamp": 1740910500,
+ "email": "ann@example.com", "sg_message_id": "msg-9", "campaign_id": "newsletter-2026-03",
+ "category": ["newsletter"], "url": "https://shop.example/v?utm_source=newsletter",
+ "user_id": "u-17"}
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Web site tracker events (Segment/RudderStack-style `page` and `track` calls).
 
-    {"messageId": "m-1", "type": "track", "event": "Product Viewed",
-     "anonymousId": "c-81f", "userId": null, "timestamp": "2026-03-02T10:15:00Z",
-     "context": {"userAgent": "Mozilla/5.0 ...",
-                 "page": {"url": "https://shop.example/p/sku-1", "referrer": "https://www.google.com/"},
-                 "campaign": {"source": "newsletter", "medium": "email", "name": "march"}},
-     "properties": {"product_id": "sku-1", "price": 49.9}}
+{"messageId": "m-1", "type": "track", "event": "Product Viewed",
+ "anonymousId": "c-81f", "userId": null, "timestamp": "2026-03-02T10:15:00Z",
+ "context": {"userAgent": "Mozilla/5.0 ...",
+             "page": {"url": "https://shop.example/p/sku-1", "referrer": "https://www.google.com/"},
+             "campaign": {"source": "newsletter", "medium": "email", "name": "march"}},
+ "properties": {"product_id": "sku-1", "price": 49.9}}
 """
 
 from __future__ import annotations

@@ -36,9 +36,7 @@ def test_up_runs_the_local_stack_and_ctrl_c_stops_everything(tmp_path: Path) -> 
         )
     reader = WorkerProcess(env, web_port, log_path)  # only for its /query/ client
     try:
-        wait_until(
-            lambda: _answers(reader) or up.poll() is not None, 120, "the worker of `up`"
-        )
+        wait_until(lambda: _answers(reader) or up.poll() is not None, 120, "the worker of `up`")
         assert up.poll() is None, log_path.read_text()
         tables = {row["name"] for row in reader.query("SHOW TABLES")}
         assert {"schema_migrations", "dead_letters"} <= tables

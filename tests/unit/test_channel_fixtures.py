@@ -52,9 +52,9 @@ def test_every_channel_has_samples() -> None:
 def test_sample_normalises_to_the_expected_touchpoint(sample: Path) -> None:
     case = json.loads(sample.read_text())
     channel = Channel(sample.parent.name)
-    record = RawRecord(
-        f"touchpoints.raw.{channel}", 0, 0, b"key", json.dumps(case["raw"]).encode()
-    )
+    record = RawRecord(f"touchpoints.raw.{channel}", 0, 0, b"key", json.dumps(case["raw"]).encode())
     result = Normalizer(HASHER)(channel, record, RECEIVED)
-    assert isinstance(result, Touchpoint), f"dead letter: {getattr(result, 'error_message', result)}"
+    assert isinstance(result, Touchpoint), (
+        f"dead letter: {getattr(result, 'error_message', result)}"
+    )
     assert result == expected_touchpoint(channel, case["expected"])

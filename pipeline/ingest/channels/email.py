@@ -16,7 +16,9 @@ from schemas.touchpoint import Channel, Touchpoint
 
 
 def email_touchpoint(event: EmailEvent, ctx: MapContext) -> Touchpoint:
-    category = event.category[0] if isinstance(event.category, list) and event.category else event.category
+    category = (
+        event.category[0] if isinstance(event.category, list) and event.category else event.category
+    )
     return ctx.touchpoint(
         event_id=f"email:{event.sg_event_id}",
         event_time=event.timestamp,
