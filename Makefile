@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools up test test-fast lint typecheck check kafka-start kafka-stop kafka-status clean
+.PHONY: help install tools up test test-fast lint typecheck check schemas kafka-start kafka-stop kafka-status clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ test: install tools check ## everything: lint, types, unit, agent, integration a
 
 test-fast: install ## unit tests only
 	$(BIN)/pytest -m unit -q
+
+schemas: install ## regenerate schemas/json/ from the contracts
+	$(BIN)/python -m schemas.export
 
 kafka-start: install tools ## a local broker in the background (see `journeys kafka status`)
 	$(BIN)/journeys kafka start
