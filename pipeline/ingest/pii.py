@@ -19,6 +19,8 @@ import re
 import phonenumbers
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Shorter "numbers" (short codes, typos) would collapse many people onto one hash.
+_MIN_DIGITS = 6
 
 
 class InvalidPersonalData(ValueError):
@@ -45,7 +47,8 @@ class PiiHasher:
             parsed = phonenumbers.parse(number, self._region)
         except phonenumbers.NumberParseException:
             raise InvalidPersonalData("not a phone number") from None
-        if not phonenumbers.is_possible_number(parsed):
+        national = phonenumbers.national_significant_number(parsed)
+        if len(national) < _MIN_DIGITS or not phonenumbers.is_possible_number(parsed):
             raise InvalidPersonalData("not a possible phone number")
         return self._hash(
             "phone", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
