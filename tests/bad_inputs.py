@@ -57,7 +57,8 @@ BAD_INPUTS: list[tuple[str, Channel, bytes | None]] = [
     (
         "bad email",
         Channel.EMAIL,
-        b'{"sg_event_id": "e", "event": "open", "timestamp": 1741000000, "email": "ann at example"}',
+        b'{"sg_event_id": "e", "event": "open", "timestamp": 1741000000,'
+        b' "email": "ann at example"}',
     ),
     ("a web event on the email topic", Channel.EMAIL, _web()),
 ]

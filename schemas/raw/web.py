@@ -62,7 +62,7 @@ class WebEvent(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> WebEvent:
-        if self.anonymous_id is None and self.user_id is None:
+        if not self.anonymous_id and not self.user_id:
             raise ValueError("anonymousId or userId is required")
         if self.type == "track" and self.event not in TRACK_ACTIONS:
             raise ValueError(

@@ -3,7 +3,8 @@
 Samples live in tests/fixtures/channels/<channel>/<name>.json as
     {"description": "...", "raw": {...raw event...}, "expected": {...touchpoint...}}
 where `expected` omits received_at and raw (fixed here), and identities may name the
-plain value to hash: {"email_hash": {"email": "Ann@Example.com"}}, {"phone_hash": {"phone": "+1 ..."}}.
+plain value to hash: {"email_hash": {"email": "Ann@Example.com"}} or
+{"phone_hash": {"phone": "+1 ..."}}.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.ingest.channels import SPECS
 from pipeline.ingest.normalize import Normalizer, RawRecord
 from pipeline.ingest.pii import PiiHasher
 from schemas.touchpoint import Channel, Touchpoint
@@ -58,3 +60,4 @@ def test_sample_normalises_to_the_expected_touchpoint(sample: Path) -> None:
         f"dead letter: {getattr(result, 'error_message', result)}"
     )
     assert result == expected_touchpoint(channel, case["expected"])
+    assert result.action in SPECS[channel].actions, "the channel's SPEC lacks this action"

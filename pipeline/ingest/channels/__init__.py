@@ -24,3 +24,8 @@ def _load() -> dict[Channel, ChannelSpec[Any]]:
 
 
 SPECS: dict[Channel, ChannelSpec[Any]] = _load()
+
+#: The actions each channel's normaliser can produce (what stage rules may name).
+KNOWN_ACTIONS: dict[str, frozenset[str]] = {
+    channel.value: spec.actions for channel, spec in SPECS.items()
+}

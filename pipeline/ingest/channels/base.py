@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from pydantic import BaseModel
 
-from pipeline.ingest.pii import PiiHasher
+from pipeline.ingest.pii import InvalidPersonalData, PiiHasher
 from schemas.raw.common import Utm
 from schemas.touchpoint import Campaign, Channel, Identities, RawRef, Touchpoint
 
@@ -45,11 +45,26 @@ class MapContext:
 
 @dataclass(frozen=True)
 class ChannelSpec(Generic[RawEvent]):
-    """A channel family: its raw contract and its mapper."""
+    """A channel family: its raw contract, its mapper and the actions it can produce."""
 
     channel: Channel
     model: type[RawEvent]
     mapper: Callable[[RawEvent, MapContext], Touchpoint]
+    actions: frozenset[str]
+
+
+def hashed(field: str, hash_: Callable[[str | None], str | None], value: str | None) -> str | None:
+    """`hash_(value)`; an unusable value fails naming `field` (never the value)."""
+    try:
+        return hash_(value)
+    except InvalidPersonalData as error:
+        raise InvalidPersonalData(f"{field}: {error}") from None
+
+
+def utm_with_defaults(utm: Utm | None, **defaults: str | None) -> Utm:
+    """`utm` with each unset parameter taken from `defaults` (keyed by Utm field name)."""
+    given = {name: value for name, value in (utm or Utm()) if value}
+    return Utm(**{**{name: value for name, value in defaults.items() if value}, **given})
 
 
 def identities(**ids: str | None) -> Identities:
@@ -92,12 +107,12 @@ def clean_url(url: str | None) -> str | None:
         return None
     parts = urlsplit(url)
     utm = [
-        f"{key}={values[0]}"
+        (key, values[0])
         for key, values in parse_qs(parts.query).items()
         if key.startswith("utm_") and values
     ]
     base = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else parts.path
-    return base + ("?" + "&".join(utm) if utm else "")
+    return base + ("?" + urlencode(utm) if utm else "")
 
 
 def properties(**values: object) -> dict[str, str]:

@@ -35,4 +35,4 @@ def email_touchpoint(event: EmailEvent, ctx: MapContext) -> Touchpoint:
     )
 
 
-SPEC = ChannelSpec(Channel.EMAIL, EmailEvent, email_touchpoint)
+SPEC = ChannelSpec(Channel.EMAIL, EmailEvent, email_touchpoint, frozenset(EMAIL_ACTIONS.values()))

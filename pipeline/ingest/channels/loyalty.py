@@ -1,19 +1,37 @@
-"""PLACEHOLDER: replaced by the real loyalty mapper."""
+"""Loyalty programme events -> touchpoints."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
-from pipeline.ingest.channels.base import ChannelSpec, MapContext
+from pipeline.ingest.channels.base import ChannelSpec, MapContext, identities, properties
+from schemas.raw.loyalty import LOYALTY_ACTIONS, LoyaltyEvent
 from schemas.touchpoint import Channel, Touchpoint
 
 
-class _Placeholder(BaseModel):
-    pass
+def loyalty_touchpoint(event: LoyaltyEvent, ctx: MapContext) -> Touchpoint:
+    """A sign-up, points earned or redeemed, or a tier change of one member."""
+    member = event.member
+    return ctx.touchpoint(
+        event_id=f"loyalty:{event.id}",
+        event_time=event.occurred_at,
+        channel=Channel.LOYALTY,
+        platform="loyalty_platform",
+        action=LOYALTY_ACTIONS[event.type],
+        identities=identities(
+            loyalty_id=member.loyalty_id,
+            user_id=member.customer_id,
+            email_hash=ctx.email_hash(member.email),
+        ),
+        properties=properties(
+            points=event.points,
+            balance=event.balance,
+            tier=event.tier,
+            previous_tier=event.previous_tier,
+            reason=event.reason,
+            order_id=event.order_id,
+        ),
+    )
 
 
-def _unmapped(event: _Placeholder, ctx: MapContext) -> Touchpoint:
-    raise ValueError("the loyalty channel is not mapped yet")
-
-
-SPEC = ChannelSpec(Channel.LOYALTY, _Placeholder, _unmapped)
+SPEC = ChannelSpec(
+    Channel.LOYALTY, LoyaltyEvent, loyalty_touchpoint, frozenset(LOYALTY_ACTIONS.values())
+)

@@ -37,4 +37,6 @@ def web_touchpoint(event: WebEvent, ctx: MapContext) -> Touchpoint:
     )
 
 
-SPEC = ChannelSpec(Channel.WEB, WebEvent, web_touchpoint)
+SPEC = ChannelSpec(
+    Channel.WEB, WebEvent, web_touchpoint, frozenset({"page_view", *TRACK_ACTIONS.values()})
+)
