@@ -1,0 +1,370 @@
+"""The journey engine: sessions, stages and journeys per customer, in event time.
+
+Pure functions over `CustomerState`; the agent keeps the state in a Faust table and the
+watermark per partition. The rules:
+
+- The watermark W of a partition is the latest event time seen there minus the allowed
+  lateness (and, once the partition is idle, it moves on with the wall clock; see
+  `PartitionClock`). A touchpoint with event time above W waits in `pending`; once W
+  passes it, touchpoints are applied in event-time order (ties by event id). So any
+  order of arrival within the lateness gives the same result.
+- A session ends at an inactivity gap or at its maximum length. It is closed when W
+  shows that no on-time touchpoint can extend it any more.
+- A touchpoint older than W is late: it joins the stored session it belongs to (a new
+  version of that session) or forms a session of its own; it is never dropped.
+- Stages only move forward: a customer's stage is the furthest reached. A session that
+  closes without moving the customer forward is a drop-off at the stage they are in.
+- The same event id twice is applied once.
+
+    (customer state, Touchpoint, W) -> (customer state, Outputs)
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pipeline.journeys.stages import StageModel
+from pipeline.journeys.state import CustomerState, PathStep, SessionState, session_id
+from schemas.outputs import (
+    EnrichedTouchpoint,
+    JourneySnapshot,
+    SessionRecord,
+    SessionStatus,
+    StageTransition,
+)
+from schemas.touchpoint import Touchpoint
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How sessions are cut and how much history is kept per customer."""
+
+    stage_model: StageModel
+    inactivity_gap: timedelta = timedelta(minutes=30)
+    max_length: timedelta = timedelta(hours=24)
+    allowed_lateness: timedelta = timedelta(minutes=5)
+    retention: timedelta = timedelta(days=400)  # idle customers leave the hot state
+    path_limit: int = 50
+    seen_limit: int = 1000
+    recent_sessions: int = 3
+
+
+@dataclass
+class Outputs:
+    """Everything one step emits, by topic."""
+
+    touchpoints: list[EnrichedTouchpoint] = field(default_factory=list)
+    sessions: list[SessionRecord] = field(default_factory=list)
+    transitions: list[StageTransition] = field(default_factory=list)
+    journeys: list[JourneySnapshot] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.touchpoints or self.sessions or self.transitions or self.journeys)
+
+    def extend(self, other: Outputs) -> None:
+        self.touchpoints.extend(other.touchpoints)
+        self.sessions.extend(other.sessions)
+        self.transitions.extend(other.transitions)
+        self.journeys.extend(other.journeys)
+
+
+def new_customer(customer_id: str, partition: int) -> CustomerState:
+    return CustomerState(customer_id=customer_id, partition=partition)
+
+
+def receive(
+    state: CustomerState, touchpoint: Touchpoint, watermark: datetime, config: EngineConfig
+) -> Outputs:
+    """Take one touchpoint (W already counts it); returns what becomes final now."""
+    out = Outputs()
+    if touchpoint.event_id in state.seen or any(
+        waiting.event_id == touchpoint.event_id for waiting in state.pending
+    ):
+        return out  # a duplicate delivery
+    if touchpoint.event_time < watermark and state.touchpoints + len(state.pending) > 0:
+        _remember(state, touchpoint.event_id, config)
+        _apply_late(state, touchpoint, config, out)
+        return out
+    keys = [(t.event_time, t.event_id) for t in state.pending]
+    index = bisect.bisect(keys, (touchpoint.event_time, touchpoint.event_id))
+    state.pending.insert(index, touchpoint)
+    out.extend(advance(state, watermark, config))
+    return out
+
+
+def advance(state: CustomerState, watermark: datetime, config: EngineConfig) -> Outputs:
+    """Apply pending touchpoints the watermark has passed; close a session it has ended."""
+    out = Outputs()
+    while state.pending and state.pending[0].event_time <= watermark:
+        touchpoint = state.pending.pop(0)
+        _remember(state, touchpoint.event_id, config)
+        _apply(state, touchpoint, config, out)
+    if state.open is not None and watermark >= session_deadline(state.open, config):
+        _close(state, config, out)
+    return out
+
+
+def due(state: CustomerState, config: EngineConfig) -> datetime | None:
+    """The watermark at which this customer next needs `advance` (or eviction)."""
+    times = []
+    if state.pending:
+        times.append(state.pending[0].event_time)
+    if state.open is not None:
+        times.append(session_deadline(state.open, config))
+    if not times and state.last_seen is not None:
+        times.append(state.last_seen + config.retention)
+    return min(times, default=None)
+
+
+def evictable(state: CustomerState, watermark: datetime, config: EngineConfig) -> bool:
+    """Whether the customer has been idle past the retention and can leave the hot state."""
+    return (
+        not state.pending
+        and state.open is None
+        and state.last_seen is not None
+        and watermark >= state.last_seen + config.retention
+    )
+
+
+def session_deadline(session: SessionState, config: EngineConfig) -> datetime:
+    """The watermark at which no on-time touchpoint can extend `session` any more."""
+    return min(session.ended_at + config.inactivity_gap, session.started_at + config.max_length)
+
+
+# ── in event-time order ─────────────────────────────────────────────────────────────
+
+
+def _apply(
+    state: CustomerState, touchpoint: Touchpoint, config: EngineConfig, out: Outputs
+) -> None:
+    when = touchpoint.event_time
+    if state.open is not None and (
+        when - state.open.ended_at > config.inactivity_gap
+        or when - state.open.started_at > config.max_length
+    ):
+        _close(state, config, out)
+    opened = state.open is None
+    if state.open is None:
+        state.open = _new_session(state, touchpoint)
+        state.sessions += 1
+    session = state.open
+    stage = _classify(state, touchpoint, config)
+    _extend_session(session, touchpoint, stage, config)
+    moved = _journey_step(state, touchpoint, stage, session, config=config, out=out, is_late=False)
+    session.stage_at_end = state.stage
+    out.touchpoints.append(_enriched(state, touchpoint, session, stage, is_late=False))
+    if opened:
+        out.sessions.append(session.record(state.customer_id, "opened"))
+    if moved:
+        out.journeys.append(state.snapshot())
+
+
+def _close(state: CustomerState, config: EngineConfig, out: Outputs) -> None:
+    session = state.open
+    assert session is not None
+    session.closed = True
+    session.version += 1
+    final_stage = config.stage_model.stages[-1]
+    if session.stage_at_end == session.stage_at_start and session.stage_at_end not in (
+        None,
+        final_stage,
+    ):
+        session.dropped_off_at = session.stage_at_end
+        out.transitions.append(_drop_off(state, session))
+    out.sessions.append(session.record(state.customer_id, "closed"))
+    state.recent = [*state.recent, session][-config.recent_sessions :]
+    state.open = None
+    out.journeys.append(state.snapshot())
+
+
+# ── late touchpoints ────────────────────────────────────────────────────────────────
+
+
+def _apply_late(
+    state: CustomerState, touchpoint: Touchpoint, config: EngineConfig, out: Outputs
+) -> None:
+    when, gap = touchpoint.event_time, config.inactivity_gap
+    target = None
+    if state.open is not None and when >= state.open.started_at - gap:
+        target = state.open
+    else:
+        for session in reversed(state.recent):
+            if session.started_at - gap <= when <= session.ended_at + gap:
+                target = session
+                break
+    if target is None:  # a session of its own, already over
+        target = _new_session(state, touchpoint)
+        target.closed = True
+        target.version = 0
+        state.sessions += 1
+        state.recent = sorted([*state.recent, target], key=lambda s: s.started_at)[
+            -config.recent_sessions :
+        ]
+    stage = _classify(state, touchpoint, config)
+    _extend_session(target, touchpoint, stage, config)
+    moved = _journey_step(state, touchpoint, stage, target, config=config, out=out, is_late=True)
+    if target is state.open or target.touchpoints == 1:
+        target.stage_at_end = state.stage
+    elif moved:
+        # A closed session's drop-off was decided when it closed and stays as emitted.
+        target.stage_at_end = state.stage
+    target.version += 1
+    status: SessionStatus = "closed" if target.closed else "updated"
+    out.touchpoints.append(_enriched(state, touchpoint, target, stage, is_late=True))
+    out.sessions.append(target.record(state.customer_id, status, is_late=True))
+    out.journeys.append(state.snapshot())
+
+
+# ── shared steps ────────────────────────────────────────────────────────────────────
+
+
+def _classify(state: CustomerState, touchpoint: Touchpoint, config: EngineConfig) -> str | None:
+    return config.stage_model.classify(touchpoint, purchases_before=state.purchases)
+
+
+def _new_session(state: CustomerState, touchpoint: Touchpoint) -> SessionState:
+    campaign = touchpoint.campaign
+    return SessionState(
+        session_id=session_id(state.customer_id, touchpoint.event_id),
+        version=1,
+        started_at=touchpoint.event_time,
+        ended_at=touchpoint.event_time,
+        entry_event_id=touchpoint.event_id,
+        entry_channel=touchpoint.channel.value,
+        entry_campaign=(campaign.name or campaign.campaign_id) if campaign else None,
+        entry_source=campaign.source if campaign else None,
+        exit_event_id=touchpoint.event_id,
+        exit_channel=touchpoint.channel.value,
+        stage_at_start=state.stage,
+        stage_at_end=state.stage,
+    )
+
+
+def _extend_session(
+    session: SessionState, touchpoint: Touchpoint, stage: str | None, config: EngineConfig
+) -> None:
+    when, channel = touchpoint.event_time, touchpoint.channel.value
+    if when < session.started_at:  # only late touchpoints come before the start
+        session.started_at = when
+        session.entry_event_id, session.entry_channel = touchpoint.event_id, channel
+        campaign = touchpoint.campaign
+        session.entry_campaign = (campaign.name or campaign.campaign_id) if campaign else None
+        session.entry_source = campaign.source if campaign else None
+    if when >= session.ended_at:
+        session.ended_at = when
+        session.exit_event_id, session.exit_channel = touchpoint.event_id, channel
+    session.touchpoints += 1
+    if channel not in session.channels:
+        session.channels.append(channel)
+    if stage is not None and stage not in session.stages_reached:
+        session.stages_reached.append(stage)
+    if config.stage_model.is_purchase(touchpoint):
+        session.converted = True
+    if touchpoint.revenue is not None:
+        session.revenue += touchpoint.revenue
+
+
+def _journey_step(
+    state: CustomerState,
+    touchpoint: Touchpoint,
+    stage: str | None,
+    session: SessionState,
+    *,
+    config: EngineConfig,
+    out: Outputs,
+    is_late: bool,
+) -> bool:
+    """Update the journey with one touchpoint; True when the customer's stage moved."""
+    model, when = config.stage_model, touchpoint.event_time
+    state.touchpoints += 1
+    state.journey_version += 1
+    if model.is_purchase(touchpoint):
+        state.purchases += 1
+    if touchpoint.revenue is not None:
+        state.revenue += touchpoint.revenue
+    if state.first_seen is None or when < state.first_seen:
+        state.first_event_id, state.first_seen = touchpoint.event_id, when
+        state.first_channel = touchpoint.channel.value
+    if state.last_seen is None or when >= state.last_seen:
+        state.last_event_id, state.last_seen = touchpoint.event_id, when
+        state.last_channel = touchpoint.channel.value
+    campaign = touchpoint.campaign
+    step = PathStep(
+        event_id=touchpoint.event_id,
+        event_time=when,
+        channel=touchpoint.channel.value,
+        action=touchpoint.action,
+        stage=stage,
+        campaign=(campaign.name or campaign.campaign_id) if campaign else None,
+    )
+    state.path = [*state.path, step][-config.path_limit :]
+    if stage is None:
+        return False
+    if stage not in state.first_reached or when < state.first_reached[stage]:
+        state.first_reached[stage] = when
+    previous = state.stage
+    if previous is not None and model.rank(stage) <= model.rank(previous):
+        return False
+    since = (when - state.first_reached[previous]).total_seconds() if previous is not None else None
+    state.stage = stage
+    out.transitions.append(
+        StageTransition(
+            transition_id=f"{session.session_id}:{touchpoint.event_id}",
+            customer_id=state.customer_id,
+            session_id=session.session_id,
+            kind="entered" if previous is None else "advanced",
+            from_stage=previous,
+            to_stage=stage,
+            event_time=when,
+            seconds_since_previous=since,
+            event_id=touchpoint.event_id,
+            channel=touchpoint.channel.value,
+            campaign=step.campaign,
+            is_late=is_late,
+        )
+    )
+    return True
+
+
+def _drop_off(state: CustomerState, session: SessionState) -> StageTransition:
+    stage = session.stage_at_end
+    assert stage is not None
+    return StageTransition(
+        transition_id=f"{session.session_id}:dropped_off",
+        customer_id=state.customer_id,
+        session_id=session.session_id,
+        kind="dropped_off",
+        from_stage=stage,
+        to_stage=stage,
+        event_time=session.ended_at,
+        seconds_since_previous=None,
+        event_id=session.exit_event_id,
+        channel=session.exit_channel,
+        campaign=session.entry_campaign,
+    )
+
+
+def _enriched(
+    state: CustomerState,
+    touchpoint: Touchpoint,
+    session: SessionState,
+    stage: str | None,
+    *,
+    is_late: bool,
+) -> EnrichedTouchpoint:
+    return EnrichedTouchpoint(
+        **dict(touchpoint),
+        customer_id=state.customer_id,
+        session_id=session.session_id,
+        stage=stage,
+        sequence=state.touchpoints,
+        is_late=is_late,
+    )
+
+
+def _remember(state: CustomerState, event_id: str, config: EngineConfig) -> None:
+    state.seen.append(event_id)
+    if len(state.seen) > config.seen_limit:
+        del state.seen[: len(state.seen) - config.seen_limit]

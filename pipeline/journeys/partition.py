@@ -1,0 +1,167 @@
+"""One partition of the journey engine: its watermark, its customers, and who is due.
+
+The agent owns one `JourneyPartition` per assigned partition; states live in a store
+(the Faust table in the worker, a dict in tests and replays). Nothing here touches Kafka.
+
+    (customer id, Touchpoint, wall time) -> Outputs        on every touchpoint
+    (wall time)                          -> Outputs        on every tick (idle partitions)
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pipeline.journeys.engine import EngineConfig, Outputs, advance, due, evictable, receive
+from pipeline.journeys.state import CustomerState
+from schemas.touchpoint import Touchpoint
+
+
+class StateStore(Protocol):
+    """Where customer states live."""
+
+    def get(self, customer_id: str) -> CustomerState | None: ...
+    def put(self, state: CustomerState) -> None: ...
+    def delete(self, customer_id: str) -> None: ...
+
+
+class DictStore:
+    """A StateStore in a dict (tests, replays, benchmarks)."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, CustomerState] = {}
+
+    def get(self, customer_id: str) -> CustomerState | None:
+        return self.states.get(customer_id)
+
+    def put(self, state: CustomerState) -> None:
+        self.states[state.customer_id] = state
+
+    def delete(self, customer_id: str) -> None:
+        self.states.pop(customer_id, None)
+
+
+@dataclass
+class PartitionClock:
+    """A partition's event-time clock.
+
+    The watermark is the latest event time seen minus the allowed lateness. When no
+    touchpoint arrived for `idle_after` seconds of wall time, event time is taken to move
+    on with the wall clock (times `idle_rate`), so an idle partition closes its sessions
+    instead of holding them open forever. A replay of old data keeps the partition busy,
+    so the wall clock never cuts it short.
+    """
+
+    lateness: timedelta
+    idle_after: float = 60.0
+    idle_rate: float = 1.0
+    max_event_time: datetime | None = None
+    last_wall: float = 0.0
+
+    def observe(self, event_time: datetime, wall: float) -> None:
+        if self.max_event_time is None or event_time > self.max_event_time:
+            self.max_event_time = event_time
+        self.last_wall = wall
+
+    def watermark(self, wall: float) -> datetime | None:
+        if self.max_event_time is None:
+            return None
+        mark = self.max_event_time - self.lateness
+        idle = wall - self.last_wall - self.idle_after
+        if idle > 0:
+            mark += timedelta(seconds=idle * self.idle_rate)
+        return mark
+
+
+class JourneyPartition:
+    """The engine for one partition: routes touchpoints and ticks to customer states."""
+
+    def __init__(
+        self,
+        partition: int,
+        store: StateStore,
+        config: EngineConfig,
+        clock: PartitionClock,
+        budget: int = 1000,
+    ) -> None:
+        self.partition = partition
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.budget = budget  # most due customers handled per call; the rest next time
+        self._due: list[tuple[datetime, str]] = []  # a heap; entries may be stale
+        self._scheduled: dict[str, datetime] = {}  # the live entry of each customer
+
+    def rebuild(self, states: Iterable[CustomerState], wall: float) -> None:
+        """Restore the clock and the due index from stored states (after recovery)."""
+        self._due.clear()
+        self._scheduled.clear()
+        for state in states:
+            latest = state.latest_event_time()
+            if latest is not None:
+                self.clock.observe(latest, wall)
+            self._schedule(state)
+
+    def on_touchpoint(self, customer_id: str, touchpoint: Touchpoint, wall: float) -> Outputs:
+        self.clock.observe(touchpoint.event_time, wall)
+        watermark = self.clock.watermark(wall)
+        assert watermark is not None
+        state = self.store.get(customer_id) or CustomerState(
+            customer_id=customer_id, partition=self.partition
+        )
+        out = receive(state, touchpoint, watermark, self.config)
+        self.store.put(state)
+        self._schedule(state)
+        out.extend(self._run_due(watermark))
+        return out
+
+    def on_tick(self, wall: float) -> Outputs:
+        watermark = self.clock.watermark(wall)
+        return Outputs() if watermark is None else self._run_due(watermark)
+
+    def flush(self) -> Outputs:
+        """Release everything and close every session, as at the end of a replay.
+
+        Customers stay in the store (eviction still waits for the retention).
+        """
+        out = Outputs()
+        if self.clock.max_event_time is None:
+            return out
+        config = self.config
+        horizon = config.allowed_lateness + config.max_length + config.inactivity_gap
+        end = self.clock.max_event_time + horizon
+        while self._due and self._due[0][0] <= end:
+            out.extend(self._run_due(end))
+        return out
+
+    def _schedule(self, state: CustomerState) -> None:
+        customer_id, when = state.customer_id, due(state, self.config)
+        if when is None:
+            self._scheduled.pop(customer_id, None)
+        elif self._scheduled.get(customer_id) != when:
+            self._scheduled[customer_id] = when
+            heapq.heappush(self._due, (when, customer_id))
+
+    def _run_due(self, watermark: datetime) -> Outputs:
+        out = Outputs()
+        handled = 0
+        while self._due and self._due[0][0] <= watermark and handled < self.budget:
+            when, customer_id = heapq.heappop(self._due)
+            if self._scheduled.get(customer_id) != when:
+                continue  # superseded by a later entry
+            del self._scheduled[customer_id]
+            state = self.store.get(customer_id)
+            if state is None:
+                continue
+            handled += 1
+            stepped = advance(state, watermark, self.config)
+            if evictable(state, watermark, self.config):
+                self.store.delete(customer_id)
+            else:
+                self.store.put(state)
+                self._schedule(state)
+            out.extend(stepped)
+        return out

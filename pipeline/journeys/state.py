@@ -1,0 +1,132 @@
+"""What the journey engine keeps per customer (a Faust table value, JSON on the wire)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from schemas.outputs import JourneySnapshot, SessionRecord, SessionStatus
+from schemas.touchpoint import Touchpoint
+
+
+class PathStep(BaseModel):
+    """One step of a customer's recent path, kept for attribution."""
+
+    event_id: str
+    event_time: datetime
+    channel: str
+    action: str
+    stage: str | None
+    campaign: str | None
+
+
+class SessionState(BaseModel):
+    """A session being built (or one recently closed, kept for late touchpoints)."""
+
+    session_id: str
+    version: int = 1
+    started_at: datetime
+    ended_at: datetime
+    touchpoints: int = 0
+    channels: list[str] = Field(default_factory=list)
+    entry_event_id: str
+    entry_channel: str
+    entry_campaign: str | None = None
+    entry_source: str | None = None
+    exit_event_id: str
+    exit_channel: str
+    stage_at_start: str | None = None
+    stage_at_end: str | None = None
+    stages_reached: list[str] = Field(default_factory=list)
+    converted: bool = False
+    revenue: Decimal = Decimal(0)
+    closed: bool = False
+    dropped_off_at: str | None = None
+
+    def record(
+        self, customer_id: str, status: SessionStatus, is_late: bool = False
+    ) -> SessionRecord:
+        return SessionRecord(
+            session_id=self.session_id,
+            customer_id=customer_id,
+            version=self.version,
+            status=status,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            duration_seconds=(self.ended_at - self.started_at).total_seconds(),
+            touchpoints=self.touchpoints,
+            channels=list(self.channels),
+            entry_event_id=self.entry_event_id,
+            entry_channel=self.entry_channel,
+            entry_campaign=self.entry_campaign,
+            entry_source=self.entry_source,
+            exit_event_id=self.exit_event_id,
+            exit_channel=self.exit_channel,
+            stage_at_start=self.stage_at_start,
+            stage_at_end=self.stage_at_end,
+            stages_reached=list(self.stages_reached),
+            converted=self.converted,
+            revenue=self.revenue,
+            dropped_off_at=self.dropped_off_at,
+            is_late=is_late,
+        )
+
+
+def session_id(customer_id: str, entry_event_id: str) -> str:
+    """A stable id: the same customer and entry touchpoint always give the same session."""
+    return hashlib.blake2b(f"{customer_id}|{entry_event_id}".encode(), digest_size=10).hexdigest()
+
+
+class CustomerState(BaseModel):
+    """Everything the engine knows about one customer."""
+
+    customer_id: str
+    partition: int = 0
+    stage: str | None = None  # the furthest stage reached
+    first_reached: dict[str, datetime] = Field(default_factory=dict)
+    sessions: int = 0
+    touchpoints: int = 0
+    purchases: int = 0
+    revenue: Decimal = Decimal(0)
+    journey_version: int = 0
+    first_event_id: str | None = None
+    first_seen: datetime | None = None
+    first_channel: str | None = None
+    last_event_id: str | None = None
+    last_seen: datetime | None = None
+    last_channel: str | None = None
+    path: list[PathStep] = Field(default_factory=list)
+    open: SessionState | None = None
+    recent: list[SessionState] = Field(default_factory=list)  # closed, newest last
+    pending: list[Touchpoint] = Field(default_factory=list)  # on time, not yet released
+    seen: list[str] = Field(default_factory=list)  # recent event ids, for duplicates
+
+    def latest_event_time(self) -> datetime | None:
+        """The latest event time this customer holds (for rebuilding a watermark)."""
+        times = [t.event_time for t in self.pending]
+        if self.open is not None:
+            times.append(self.open.ended_at)
+        times.extend(session.ended_at for session in self.recent)
+        return max(times, default=None)
+
+    def snapshot(self) -> JourneySnapshot:
+        assert self.first_seen is not None and self.last_seen is not None
+        return JourneySnapshot(
+            customer_id=self.customer_id,
+            version=self.journey_version,
+            stage=self.stage,
+            first_reached=dict(self.first_reached),
+            sessions=self.sessions,
+            touchpoints=self.touchpoints,
+            purchases=self.purchases,
+            revenue=self.revenue,
+            first_event_id=self.first_event_id or "",
+            first_seen=self.first_seen,
+            first_channel=self.first_channel or "",
+            last_event_id=self.last_event_id or "",
+            last_seen=self.last_seen,
+            last_channel=self.last_channel or "",
+        )

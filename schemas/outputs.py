@@ -1,0 +1,94 @@
+"""What the journey engine emits: enriched touchpoints, session versions, stage transitions
+and customer journey snapshots. Each has its own topic and ClickHouse table."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.touchpoint import Touchpoint, UtcDatetime
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+SessionStatus = Literal["opened", "updated", "closed"]
+
+
+class EnrichedTouchpoint(Touchpoint):
+    """A touchpoint placed in its customer's journey (topic journeys.touchpoints)."""
+
+    customer_id: str
+    session_id: str | None  # None for bot traffic, which stays out of journeys
+    stage: str | None  # the stage its rule gave it, None when no rule matched
+    sequence: int  # 1, 2, 3 ... per customer in event-time order (0 for bots)
+    is_late: bool = False  # arrived after the watermark had passed its time
+
+
+class SessionRecord(BaseModel):
+    """One version of a session (topic journeys.sessions); the highest version wins."""
+
+    model_config = _FROZEN
+
+    session_id: str
+    customer_id: str
+    version: int = Field(ge=1)
+    status: SessionStatus
+    started_at: UtcDatetime
+    ended_at: UtcDatetime  # the last touchpoint so far
+    duration_seconds: float
+    touchpoints: int
+    channels: list[str]  # distinct, in order of first appearance
+    entry_event_id: str
+    entry_channel: str
+    entry_campaign: str | None  # the entry touchpoint's campaign name or id
+    entry_source: str | None  # ... and its utm source
+    exit_event_id: str
+    exit_channel: str
+    stage_at_start: str | None  # the customer's stage before the session
+    stage_at_end: str | None
+    stages_reached: list[str]  # stages the session's touchpoints were classified into, in order
+    converted: bool  # a purchase happened in the session
+    revenue: Decimal
+    dropped_off_at: str | None  # closed without advancing past this stage
+    is_late: bool = False  # this version exists because a late touchpoint arrived
+
+
+class StageTransition(BaseModel):
+    """A customer's move in the stage model (topic journeys.transitions)."""
+
+    model_config = _FROZEN
+
+    transition_id: str
+    customer_id: str
+    session_id: str
+    kind: Literal["entered", "advanced", "dropped_off"]
+    from_stage: str | None  # None when entering the first stage ever reached
+    to_stage: str  # for dropped_off: the stage the customer dropped off at
+    event_time: UtcDatetime  # of the touchpoint; for dropped_off, when the session ended
+    seconds_since_previous: float | None  # since from_stage was first reached
+    event_id: str  # the touchpoint that caused it (the session's exit for dropped_off)
+    channel: str
+    campaign: str | None
+    is_late: bool = False
+
+
+class JourneySnapshot(BaseModel):
+    """A customer's journey so far (topic journeys.customers); the highest version wins."""
+
+    model_config = _FROZEN
+
+    customer_id: str
+    version: int = Field(ge=1)
+    stage: str | None
+    first_reached: dict[str, UtcDatetime]  # stage -> when it was first reached
+    sessions: int
+    touchpoints: int
+    purchases: int
+    revenue: Decimal
+    first_event_id: str
+    first_seen: UtcDatetime
+    first_channel: str
+    last_event_id: str
+    last_seen: UtcDatetime
+    last_channel: str

@@ -1,0 +1,78 @@
+"""Factories for test data: touchpoints and engines in a line each."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from pipeline.ingest.channels import KNOWN_ACTIONS
+from pipeline.journeys.engine import EngineConfig, Outputs
+from pipeline.journeys.partition import DictStore, JourneyPartition, PartitionClock
+from pipeline.journeys.stages import StageModel, load_stage_model
+from schemas.touchpoint import Campaign, Channel, Identities, RawRef, Touchpoint
+
+REPO = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+_ids = itertools.count(1)
+
+CHANNEL_OF = {action: channel for channel, actions in KNOWN_ACTIONS.items() for action in actions}
+
+
+def five_stage_model() -> StageModel:
+    return load_stage_model(REPO / "deploy" / "stages" / "default.yml", KNOWN_ACTIONS)
+
+
+def touchpoint(
+    action: str,
+    at: datetime | timedelta = T0,
+    *,
+    user: str = "u-1",
+    event_id: str | None = None,
+    revenue: str | None = None,
+    campaign: str | None = None,
+    is_bot: bool = False,
+    **properties: str,
+) -> Touchpoint:
+    """A touchpoint of `action` (its channel follows) at `at` (a time, or T0 + a delta)."""
+    when = T0 + at if isinstance(at, timedelta) else at
+    return Touchpoint(
+        event_id=event_id or f"e-{next(_ids)}",
+        event_time=when,
+        received_at=when,
+        channel=Channel(CHANNEL_OF[action]),
+        platform="test",
+        action=action,
+        identities=Identities(user_id=user),
+        campaign=Campaign(name=campaign) if campaign else None,
+        revenue=Decimal(revenue) if revenue else None,
+        currency="EUR" if revenue else None,
+        is_bot=is_bot,
+        properties=properties,
+        raw=RawRef(topic="test", partition=0, offset=0),
+    )
+
+
+def engine_config(**changes: object) -> EngineConfig:
+    return EngineConfig(stage_model=five_stage_model(), **changes)  # type: ignore[arg-type]
+
+
+def partition(config: EngineConfig | None = None, **clock: float) -> JourneyPartition:
+    config = config or engine_config()
+    return JourneyPartition(
+        0, DictStore(), config, PartitionClock(lateness=config.allowed_lateness, **clock)
+    )
+
+
+def run(
+    touchpoints: list[Touchpoint], config: EngineConfig | None = None, flush: bool = True
+) -> tuple[Outputs, JourneyPartition]:
+    """Feed touchpoints in the given order (customer = user id), then close everything."""
+    engine = partition(config)
+    out = Outputs()
+    for wall, tp in enumerate(touchpoints):
+        out.extend(engine.on_touchpoint(tp.identities.user_id or "?", tp, float(wall)))
+    if flush:
+        out.extend(engine.flush())
+    return out, engine
