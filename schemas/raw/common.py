@@ -11,7 +11,17 @@ from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, 
 RAW = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, str_strip_whitespace=True)
 
 #: Event time as ISO 8601 with an offset, or Unix seconds (milliseconds when > 2e10).
-EventTime = AwareDatetime
+EventTime = Annotated[
+    AwareDatetime,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "number", "description": "Unix seconds (milliseconds when > 2e10)"},
+            ]
+        }
+    ),
+]
 
 #: A JSON scalar as it may appear in free-form properties.
 Scalar = str | int | float | bool | None

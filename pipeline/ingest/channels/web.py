@@ -9,6 +9,7 @@ from pipeline.ingest.channels.base import (
     clean_url,
     identities,
     properties,
+    utm_from_url,
 )
 from schemas.raw.web import TRACK_ACTIONS, WebEvent
 from schemas.touchpoint import Channel, Touchpoint
@@ -24,7 +25,7 @@ def web_touchpoint(event: WebEvent, ctx: MapContext) -> Touchpoint:
         platform="website",
         action=action,
         identities=identities(anonymous_id=event.anonymous_id, user_id=event.user_id),
-        campaign=campaign(event.context.campaign),
+        campaign=campaign(event.context.campaign or utm_from_url(page.url)),
         is_bot=ctx.is_bot(event.context.user_agent),
         properties=properties(
             url=clean_url(page.url),
