@@ -15,8 +15,12 @@ from clickhouse_connect.driver.client import Client
 from pipeline.errors import ConfigError
 from pipeline.ingest import deadletters
 from pipeline.ingest.agents import register_normalizers
+from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.ingest.normalize import Limits, Normalizer
 from pipeline.ingest.pii import PiiHasher
+from pipeline.journeys.agents import JourneyTopics, register_journey_agents
+from pipeline.journeys.engine import EngineConfig
+from pipeline.journeys.stages import load_stage_model
 from pipeline.settings import Settings
 from pipeline.sink.agents import register_sink
 from pipeline.sink.clickhouse import TableWriter
@@ -54,9 +58,13 @@ def create_app(settings: Settings, clickhouse: Client) -> faust.App:
     dead_letter_topic = app.topic(
         names.dead_letter, key_type=bytes, value_type=bytes, partitions=settings.kafka.partitions
     )
-    canonical_topic = app.topic(
-        names.canonical, key_type=bytes, value_type=bytes, partitions=settings.kafka.partitions
-    )
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(
+            name, key_type=bytes, value_type=bytes, partitions=settings.kafka.partitions
+        )
+
+    canonical_topic = topic(names.canonical)
     register_normalizers(
         app,
         names,
@@ -87,6 +95,30 @@ def create_app(settings: Settings, clickhouse: Client) -> faust.App:
         ).row(),
         batch_size=settings.sink.batch_size,
         batch_seconds=settings.sink.batch_seconds,
+    )
+    stage_model = load_stage_model(settings.stages.model_file, KNOWN_ACTIONS)
+    sessions = settings.sessions
+    register_journey_agents(
+        app,
+        JourneyTopics(
+            canonical=canonical_topic,
+            by_customer=topic(names.by_customer),
+            ticks=topic(names.ticks),
+            touchpoints=topic(names.journey_touchpoints),
+            sessions=topic(names.sessions),
+            transitions=topic(names.transitions),
+            customers=topic(names.customers),
+        ),
+        EngineConfig(
+            stage_model=stage_model,
+            inactivity_gap=sessions.inactivity_gap,
+            max_length=sessions.max_length,
+            allowed_lateness=sessions.allowed_lateness,
+            retention=sessions.customer_retention,
+        ),
+        partitions=settings.kafka.partitions,
+        idle_after=sessions.idle_after,
+        idle_rate=sessions.idle_rate,
     )
     register_query_view(app, clickhouse, lock)
     return app

@@ -231,7 +231,25 @@ class SessionSettings(BaseSettings):
         "event may arrive and still count as on time.",
     )
 
-    @field_validator("inactivity_gap", "max_length")
+    idle_after: float = Field(
+        default=60.0,
+        gt=0,
+        description="JOURNEYS_SESSIONS_IDLE_AFTER: seconds without touchpoints after which a "
+        "partition's event time moves on with the wall clock, so its sessions close.",
+    )
+    idle_rate: float = Field(
+        default=1.0,
+        gt=0,
+        description="JOURNEYS_SESSIONS_IDLE_RATE: event-time seconds per wall second on an "
+        "idle partition (raise it to close sessions promptly after a replay).",
+    )
+    customer_retention: Duration = Field(
+        default=timedelta(days=400),
+        description="JOURNEYS_SESSIONS_CUSTOMER_RETENTION: customers idle this long (in event "
+        "time) leave the engine's hot state.",
+    )
+
+    @field_validator("inactivity_gap", "max_length", "customer_retention")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -77,6 +77,18 @@ class TopicNames:
         return f"{self.prefix}journeys.transitions"
 
     @property
+    def customers(self) -> str:
+        # producer: the journey engine (journey snapshots); consumer: sink -> `journeys`
+        return f"{self.prefix}journeys.customers"
+
+    @property
+    def ticks(self) -> str:
+        # producer: every worker's clock, once a second, to each partition it owns
+        # consumer: the journey engine (co-partitioned with touchpoints.by-customer), so an
+        # idle partition's watermark still moves and its sessions still close
+        return f"{self.prefix}journeys.ticks"
+
+    @property
     def alerts(self) -> str:
         # producer: drop-off detection; consumer: sink -> `alerts`, webhook delivery
         return f"{self.prefix}journeys.alerts"
@@ -94,5 +106,7 @@ class TopicNames:
             self.journey_touchpoints,
             self.sessions,
             self.transitions,
+            self.customers,
+            self.ticks,
             self.alerts,
         ]

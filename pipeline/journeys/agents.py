@@ -1,0 +1,175 @@
+"""Journey agents: route touchpoints to their customer, run the engine per partition.
+
+    touchpoints.canonical (Touchpoint, keyed by event id)
+        -> route: customer key; bots straight out as enriched touchpoints
+    touchpoints.by-customer (Touchpoint, keyed by customer) + journeys.ticks
+        -> JourneyPartition (state in the `customers` table, changelogged)
+        -> journeys.touchpoints / journeys.sessions / journeys.transitions / journeys.customers
+
+Ticks are the engine's clock: each worker sends one per second to every partition of
+journeys.ticks it owns; they arrive in the engine's own stream, so the state changes they
+cause go to the right changelog partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from pipeline.journeys.engine import EngineConfig, Outputs
+from pipeline.journeys.identity import customer_key
+from pipeline.journeys.partition import JourneyPartition, PartitionClock
+from pipeline.journeys.state import CustomerState
+from schemas.outputs import EnrichedTouchpoint
+from schemas.touchpoint import Touchpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JourneyTopics:
+    """The topics the journey agents read and write."""
+
+    canonical: faust.TopicT
+    by_customer: faust.TopicT
+    ticks: faust.TopicT
+    touchpoints: faust.TopicT
+    sessions: faust.TopicT
+    transitions: faust.TopicT
+    customers: faust.TopicT
+
+
+class TableStore:
+    """A StateStore over a Faust table of JSON-encoded CustomerState values."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, customer_id: str) -> CustomerState | None:
+        raw = self.table.get(customer_id)
+        return None if raw is None else CustomerState.model_validate_json(raw)
+
+    def put(self, state: CustomerState) -> None:
+        self.table[state.customer_id] = state.model_dump_json().encode()
+
+    def delete(self, customer_id: str) -> None:
+        self.table.pop(customer_id, None)
+
+    def states(self, partition: int) -> Iterable[CustomerState]:
+        for raw in list(self.table.values()):
+            state = CustomerState.model_validate_json(raw)
+            if state.partition == partition:
+                yield state
+
+
+async def emit(out: Outputs, topics: JourneyTopics) -> None:
+    """Send one step's outputs to their topics."""
+    for touchpoint in out.touchpoints:
+        await topics.touchpoints.send(
+            key=touchpoint.customer_id.encode(), value=touchpoint.model_dump_json().encode()
+        )
+    for session in out.sessions:
+        await topics.sessions.send(
+            key=session.session_id.encode(), value=session.model_dump_json().encode()
+        )
+    for transition in out.transitions:
+        await topics.transitions.send(
+            key=transition.customer_id.encode(), value=transition.model_dump_json().encode()
+        )
+    for journey in out.journeys:
+        await topics.customers.send(
+            key=journey.customer_id.encode(), value=journey.model_dump_json().encode()
+        )
+
+
+def register_journey_agents(
+    app: faust.App,
+    topics: JourneyTopics,
+    config: EngineConfig,
+    *,
+    partitions: int,
+    idle_after: float,
+    idle_rate: float,
+    tick_seconds: float = 1.0,
+) -> None:
+    """Add the router, the engine, its table and its clock to `app`."""
+    table = app.Table(
+        "customers",
+        partitions=partitions,
+        key_type=str,
+        value_type=bytes,  # CustomerState as JSON (the app's serializers are raw)
+    )
+    store = TableStore(table)
+    engines: dict[int, JourneyPartition] = {}
+
+    def engine_for(partition: int) -> JourneyPartition:
+        engine = engines.get(partition)
+        if engine is None:
+            clock = PartitionClock(config.allowed_lateness, idle_after, idle_rate)
+            engine = JourneyPartition(partition, store, config, clock)
+            engine.rebuild(store.states(partition), time.monotonic())
+            engines[partition] = engine
+        return engine
+
+    async def route(stream: Any) -> None:
+        # Touchpoint (by event id) -> Touchpoint (by customer) | bot -> EnrichedTouchpoint
+        async for event in stream.events():
+            touchpoint = Touchpoint.model_validate_json(event.value)
+            customer = customer_key(touchpoint.identities) or f"event:{touchpoint.event_id}"
+            if touchpoint.is_bot:
+                enriched = EnrichedTouchpoint(
+                    **dict(touchpoint), customer_id=customer, session_id=None, stage=None,
+                    sequence=0,
+                )  # fmt: skip
+                await topics.touchpoints.send(
+                    key=customer.encode(), value=enriched.model_dump_json().encode()
+                )
+            else:
+                await topics.by_customer.send(key=customer.encode(), value=event.value)
+
+    async def journeys(stream: Any) -> None:
+        # (customer, Touchpoint) | tick -> JourneyPartition -> outputs
+        async for event in stream.events():
+            message = event.message
+            engine = engine_for(message.partition)
+            if message.topic == topics.ticks.get_topic_name():
+                out = engine.on_tick(time.monotonic())
+            else:
+                touchpoint = Touchpoint.model_validate_json(event.value)
+                out = engine.on_touchpoint(event.key.decode(), touchpoint, time.monotonic())
+            if out:
+                await emit(out, topics)
+
+    async def forget(*args: Any, **kwargs: Any) -> None:
+        # (sender, revoked partitions): they go elsewhere; if they come back, they are
+        # rebuilt from the table.
+        revoked = args[1] if len(args) > 1 else kwargs.get("revoked", set())
+        for tp in revoked:
+            engines.pop(tp.partition, None)
+
+    app.on_partitions_revoked.connect(forget)
+
+    async def tick() -> None:
+        owned = {
+            tp.partition
+            for tp in app.consumer.assignment()
+            if tp.topic == topics.ticks.get_topic_name()
+        }
+        for partition in sorted(owned):
+            await topics.ticks.send(key=b"tick", value=b"", partition=partition)
+
+    app.timer(interval=tick_seconds)(tick)
+
+    app.agent(topics.canonical, name="journeys.route")(route)
+    combined = app.topic(
+        topics.by_customer.get_topic_name(),
+        topics.ticks.get_topic_name(),
+        key_type=bytes,
+        value_type=bytes,
+    )
+    app.agent(combined, name="journeys.engine")(journeys)
