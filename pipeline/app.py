@@ -8,6 +8,7 @@ Usage:
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import faust
 from clickhouse_connect.driver.client import Client
@@ -22,10 +23,12 @@ from pipeline.journeys.agents import JourneyTopics, register_journey_agents
 from pipeline.journeys.engine import EngineConfig
 from pipeline.journeys.stages import load_stage_model
 from pipeline.settings import Settings
-from pipeline.sink.agents import register_sink
+from pipeline.sink import rows
+from pipeline.sink.agents import RowOf, register_sink
 from pipeline.sink.clickhouse import TableWriter
 from pipeline.topics import TopicNames
 from pipeline.web import register_query_view
+from schemas.outputs import EnrichedTouchpoint, JourneySnapshot, SessionRecord, StageTransition
 
 
 def create_app(settings: Settings, clickhouse: Client) -> faust.App:
@@ -55,15 +58,12 @@ def create_app(settings: Settings, clickhouse: Client) -> faust.App:
     names = TopicNames(settings.kafka.topic_prefix)
     lock = threading.Lock()  # one clickhouse-connect client, shared by sinks and queries
 
-    dead_letter_topic = app.topic(
-        names.dead_letter, key_type=bytes, value_type=bytes, partitions=settings.kafka.partitions
-    )
-
     def topic(name: str) -> faust.TopicT:
         return app.topic(
             name, key_type=bytes, value_type=bytes, partitions=settings.kafka.partitions
         )
 
+    dead_letter_topic = topic(names.dead_letter)
     canonical_topic = topic(names.canonical)
     register_normalizers(
         app,
@@ -83,32 +83,39 @@ def create_app(settings: Settings, clickhouse: Client) -> faust.App:
         dead_letters=dead_letter_topic,
         partitions=settings.kafka.partitions,
     )
-    register_sink(
-        app,
+
+    def sink(source: faust.TopicT, table: str, columns: Sequence[str], row_of: RowOf) -> None:
+        writer = TableWriter(clickhouse, table, columns, lock, settings.sink.retry_max_seconds)
+        register_sink(
+            app,
+            source,
+            writer=writer,
+            row_of=row_of,
+            batch_size=settings.sink.batch_size,
+            batch_seconds=settings.sink.batch_seconds,
+        )
+
+    # raw bytes + reason headers -> dead_letters row
+    sink(
         dead_letter_topic,
-        writer=TableWriter(
-            clickhouse, "dead_letters", deadletters.COLUMNS, lock, settings.sink.retry_max_seconds
-        ),
-        # raw bytes + reason headers -> dead_letters row
-        row_of=lambda event: deadletters.parse_dead_letter(
-            event.key, event.value, event.headers
-        ).row(),
-        batch_size=settings.sink.batch_size,
-        batch_seconds=settings.sink.batch_seconds,
+        "dead_letters",
+        deadletters.COLUMNS,
+        lambda event: deadletters.parse_dead_letter(event.key, event.value, event.headers).row(),
     )
     stage_model = load_stage_model(settings.stages.model_file, KNOWN_ACTIONS)
     sessions = settings.sessions
+    outputs = JourneyTopics(
+        canonical=canonical_topic,
+        by_customer=topic(names.by_customer),
+        ticks=topic(names.ticks),
+        touchpoints=topic(names.journey_touchpoints),
+        sessions=topic(names.sessions),
+        transitions=topic(names.transitions),
+        customers=topic(names.customers),
+    )
     register_journey_agents(
         app,
-        JourneyTopics(
-            canonical=canonical_topic,
-            by_customer=topic(names.by_customer),
-            ticks=topic(names.ticks),
-            touchpoints=topic(names.journey_touchpoints),
-            sessions=topic(names.sessions),
-            transitions=topic(names.transitions),
-            customers=topic(names.customers),
-        ),
+        outputs,
         EngineConfig(
             stage_model=stage_model,
             inactivity_gap=sessions.inactivity_gap,
@@ -119,6 +126,31 @@ def create_app(settings: Settings, clickhouse: Client) -> faust.App:
         partitions=settings.kafka.partitions,
         idle_after=sessions.idle_after,
         idle_rate=sessions.idle_rate,
+    )
+    # output record (JSON) -> its table's row
+    sink(
+        outputs.touchpoints,
+        "touchpoints",
+        rows.TOUCHPOINT_COLUMNS,
+        lambda event: rows.touchpoint_row(EnrichedTouchpoint.model_validate_json(event.value)),
+    )
+    sink(
+        outputs.sessions,
+        "sessions",
+        rows.SESSION_COLUMNS,
+        lambda event: rows.session_row(SessionRecord.model_validate_json(event.value)),
+    )
+    sink(
+        outputs.transitions,
+        "stage_transitions",
+        rows.TRANSITION_COLUMNS,
+        lambda event: rows.transition_row(StageTransition.model_validate_json(event.value)),
+    )
+    sink(
+        outputs.customers,
+        "journeys",
+        rows.JOURNEY_COLUMNS,
+        lambda event: rows.journey_row(JourneySnapshot.model_validate_json(event.value)),
     )
     register_query_view(app, clickhouse, lock)
     return app

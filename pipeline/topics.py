@@ -50,7 +50,7 @@ class TopicNames:
 
     @property
     def canonical(self) -> str:
-        # producer: normalisers (canonical Touchpoint, keyed by event id)
+        # producer: normalisers (canonical Touchpoint, keyed by the strongest identifier)
         # consumer: identity resolution -> touchpoints.by-customer
         return f"{self.prefix}touchpoints.canonical"
 

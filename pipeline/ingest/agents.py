@@ -1,6 +1,7 @@
 """Normaliser agents: one per raw channel topic.
 
-    touchpoints.raw.<channel> (raw bytes) -> Touchpoint  -> touchpoints.canonical (JSON)
+    touchpoints.raw.<channel> (raw bytes) -> Touchpoint  -> touchpoints.canonical (JSON,
+                                                            keyed by customer)
                                           -> DeadLetter  -> touchpoints.dead-letter
                                                             (raw bytes + reason headers)
 
@@ -16,6 +17,7 @@ from typing import Any
 import faust
 
 from pipeline.ingest.normalize import Normalizer, RawRecord, normalize_safely
+from pipeline.journeys.identity import customer_key
 from pipeline.topics import TopicNames
 from schemas.touchpoint import Channel, Touchpoint
 
@@ -51,9 +53,10 @@ def register_normalizers(
                 record = raw_record(event)
                 result = normalize_safely(normalizer, channel, record, datetime.now(UTC))
                 if isinstance(result, Touchpoint):
-                    await canonical.send(
-                        key=result.event_id.encode(), value=result.model_dump_json().encode()
-                    )
+                    # Keyed by customer: one customer's touchpoints from one source stay in
+                    # order through the next hops (see pipeline.journeys.partition).
+                    key = customer_key(result.identities) or f"event:{result.event_id}"
+                    await canonical.send(key=key.encode(), value=result.model_dump_json().encode())
                 else:
                     await dead_letters.send(
                         key=record.key, value=record.value, headers=result.headers()

@@ -176,6 +176,7 @@ def _close(state: CustomerState, config: EngineConfig, out: Outputs) -> None:
     out.sessions.append(session.record(state.customer_id, "closed"))
     state.recent = [*state.recent, session][-config.recent_sessions :]
     state.open = None
+    state.journey_version += 1
     out.journeys.append(state.snapshot())
 
 

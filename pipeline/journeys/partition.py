@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from pipeline.journeys.engine import EngineConfig, Outputs, advance, due, evictable, receive
 from pipeline.journeys.state import CustomerState
 from schemas.touchpoint import Touchpoint
+
+#: The clock source that stands for what the stored states had seen before a restart.
+RESTORED = "(restored)"
 
 
 class StateStore(Protocol):
@@ -45,34 +48,58 @@ class DictStore:
 
 
 @dataclass
-class PartitionClock:
-    """A partition's event-time clock.
+class SourceClock:
+    """How far one source (a raw topic partition) has got, and when it last spoke."""
 
-    The watermark is the latest event time seen minus the allowed lateness. When no
-    touchpoint arrived for `idle_after` seconds of wall time, event time is taken to move
-    on with the wall clock (times `idle_rate`), so an idle partition closes its sessions
-    instead of holding them open forever. A replay of old data keeps the partition busy,
-    so the wall clock never cuts it short.
+    max_event_time: datetime
+    last_wall: float
+
+
+@dataclass
+class PartitionClock:
+    """A partition's event-time clock, aligned across the sources that feed it.
+
+    Touchpoints reach a partition from many sources (each raw topic partition), each in
+    its own order but at its own pace: a replay may race through one channel's backlog
+    while another lags. The watermark is therefore the slowest active source's latest
+    event time minus the allowed lateness; a source silent for `idle_after` wall seconds
+    stops holding it back. When every source is silent, event time moves on with the wall
+    clock (times `idle_rate`), so an idle partition closes its sessions instead of holding
+    them open forever, while a busy replay is never cut short by the wall clock. The
+    watermark never moves backwards.
     """
 
     lateness: timedelta
     idle_after: float = 60.0
     idle_rate: float = 1.0
-    max_event_time: datetime | None = None
-    last_wall: float = 0.0
+    sources: dict[str, SourceClock] = field(default_factory=dict)
+    _mark: datetime | None = None
 
-    def observe(self, event_time: datetime, wall: float) -> None:
-        if self.max_event_time is None or event_time > self.max_event_time:
-            self.max_event_time = event_time
-        self.last_wall = wall
+    @property
+    def max_event_time(self) -> datetime | None:
+        return max((s.max_event_time for s in self.sources.values()), default=None)
+
+    def observe(self, source: str, event_time: datetime, wall: float) -> None:
+        clock = self.sources.get(source)
+        if clock is None:
+            self.sources[source] = SourceClock(event_time, wall)
+        else:
+            clock.max_event_time = max(clock.max_event_time, event_time)
+            clock.last_wall = wall
 
     def watermark(self, wall: float) -> datetime | None:
-        if self.max_event_time is None:
+        if not self.sources:
             return None
-        mark = self.max_event_time - self.lateness
-        idle = wall - self.last_wall - self.idle_after
-        if idle > 0:
-            mark += timedelta(seconds=idle * self.idle_rate)
+        active = [s for s in self.sources.values() if wall - s.last_wall <= self.idle_after]
+        if active:
+            mark = min(s.max_event_time for s in active) - self.lateness
+        else:
+            latest = max(self.sources.values(), key=lambda s: s.max_event_time)
+            quiet = wall - max(s.last_wall for s in self.sources.values()) - self.idle_after
+            mark = latest.max_event_time - self.lateness + timedelta(seconds=quiet * self.idle_rate)
+        if self._mark is not None and mark < self._mark:
+            return self._mark
+        self._mark = mark
         return mark
 
 
@@ -102,11 +129,12 @@ class JourneyPartition:
         for state in states:
             latest = state.latest_event_time()
             if latest is not None:
-                self.clock.observe(latest, wall)
+                self.clock.observe(RESTORED, latest, wall)
             self._schedule(state)
 
     def on_touchpoint(self, customer_id: str, touchpoint: Touchpoint, wall: float) -> Outputs:
-        self.clock.observe(touchpoint.event_time, wall)
+        raw = touchpoint.raw
+        self.clock.observe(f"{raw.topic}/{raw.partition}", touchpoint.event_time, wall)
         watermark = self.clock.watermark(wall)
         assert watermark is not None
         state = self.store.get(customer_id) or CustomerState(

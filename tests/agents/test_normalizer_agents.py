@@ -82,7 +82,7 @@ async def test_a_valid_event_becomes_a_canonical_touchpoint(harness: Harness) ->
         kind, event = await harness.answer()
     assert kind == "touchpoint"
     touchpoint = Touchpoint.model_validate_json(event.value)
-    assert (event.key, touchpoint.action) == (b"web:m-1", "page_view")
+    assert (event.key, touchpoint.action) == (b"anon:c-1", "page_view")
 
 
 async def test_every_bad_input_is_answered_with_a_dead_letter_and_the_agent_survives(

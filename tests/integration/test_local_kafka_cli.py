@@ -96,3 +96,18 @@ def test_first_start_without_maven_explains_what_to_do(tmp_path: Path) -> None:
     message = " ".join(result.stderr.split())
     assert "Maven is needed once to download the Kafka broker jars" in message
     assert "apt-get install maven" in message
+
+
+def test_an_invalid_stage_model_stops_the_worker_with_file_line_and_reason(tmp_path: Path) -> None:
+    model = tmp_path / "stages.yml"
+    model.write_text("name: x\nstages: [a, b]\nrules:\n  - stage: c\n    action: ad_click\n")
+    env = base_env(
+        KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",  # never reached: the model fails first
+        CLICKHOUSE_URL=f"chdb://{tmp_path / 'ch'}",
+        JOURNEYS_STAGES_MODEL_FILE=str(model),
+    )
+    result = journeys("worker", env=env)
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert f"configuration error: {model}:4: unknown stage 'c'" in message
+    assert "Traceback" not in result.stderr

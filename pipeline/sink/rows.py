@@ -1,0 +1,62 @@
+"""Output records -> ClickHouse rows: each table's columns and how a record fills them."""
+
+from __future__ import annotations
+
+from schemas.outputs import EnrichedTouchpoint, JourneySnapshot, SessionRecord, StageTransition
+
+TOUCHPOINT_COLUMNS: tuple[str, ...] = (
+    "event_id", "event_time", "received_at", "customer_id", "session_id", "stage", "sequence",
+    "is_late", "is_bot", "channel", "platform", "action", "anonymous_id", "user_id",
+    "email_hash", "phone_hash", "loyalty_id", "device_id", "campaign_source",
+    "campaign_medium", "campaign_name", "campaign_content", "campaign_term", "campaign_id",
+    "ad_group_id", "ad_id", "revenue", "currency", "score", "sentiment", "properties",
+    "raw_topic", "raw_partition", "raw_offset",
+)  # fmt: skip
+
+
+def touchpoint_row(t: EnrichedTouchpoint) -> tuple[object, ...]:
+    ids, c = t.identities, t.campaign
+    return (
+        t.event_id, t.event_time, t.received_at, t.customer_id, t.session_id, t.stage,
+        t.sequence, t.is_late, t.is_bot, t.channel.value, t.platform, t.action,
+        ids.anonymous_id, ids.user_id, ids.email_hash, ids.phone_hash, ids.loyalty_id,
+        ids.device_id,
+        c.source if c else None, c.medium if c else None, c.name if c else None,
+        c.content if c else None, c.term if c else None, c.campaign_id if c else None,
+        c.ad_group_id if c else None, c.ad_id if c else None,
+        t.revenue, t.currency, t.score, t.sentiment, dict(t.properties),
+        t.raw.topic, t.raw.partition, t.raw.offset,
+    )  # fmt: skip
+
+
+SESSION_COLUMNS: tuple[str, ...] = (
+    "session_id", "customer_id", "version", "status", "started_at", "ended_at",
+    "duration_seconds", "touchpoints", "channels", "entry_event_id", "entry_channel",
+    "entry_campaign", "entry_source", "exit_event_id", "exit_channel", "stage_at_start",
+    "stage_at_end", "stages_reached", "converted", "revenue", "dropped_off_at", "is_late",
+)  # fmt: skip
+
+
+def session_row(s: SessionRecord) -> tuple[object, ...]:
+    return tuple(getattr(s, column) for column in SESSION_COLUMNS)
+
+
+TRANSITION_COLUMNS: tuple[str, ...] = (
+    "transition_id", "customer_id", "session_id", "kind", "from_stage", "to_stage",
+    "event_time", "seconds_since_previous", "event_id", "channel", "campaign", "is_late",
+)  # fmt: skip
+
+
+def transition_row(t: StageTransition) -> tuple[object, ...]:
+    return tuple(getattr(t, column) for column in TRANSITION_COLUMNS)
+
+
+JOURNEY_COLUMNS: tuple[str, ...] = (
+    "customer_id", "version", "stage", "first_reached", "sessions", "touchpoints",
+    "purchases", "revenue", "first_event_id", "first_seen", "first_channel",
+    "last_event_id", "last_seen", "last_channel",
+)  # fmt: skip
+
+
+def journey_row(j: JourneySnapshot) -> tuple[object, ...]:
+    return tuple(getattr(j, column) for column in JOURNEY_COLUMNS)

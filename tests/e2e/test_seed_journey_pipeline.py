@@ -1,0 +1,147 @@
+"""The seed journey through the real pipeline (real broker, worker process, ClickHouse):
+in order, reordered within the lateness, and with a worker restart in the middle, the
+stored sessions, stages and transitions are what a marketer would draw."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from schemas.touchpoint import Touchpoint
+from tests.seed_journey import (
+    CUSTOMER,
+    EXPECTED_FIRST_REACHED,
+    EXPECTED_SESSIONS,
+    EXPECTED_TRANSITIONS,
+    seed_journey,
+)
+from tests.support import WorkerProcess, produce, wait_until
+
+pytestmark = pytest.mark.e2e
+
+#: Close sessions promptly once the data stops: an idle second is a day of event time.
+FAST_IDLE = {"JOURNEYS_SESSIONS_IDLE_AFTER": "1", "JOURNEYS_SESSIONS_IDLE_RATE": "86400"}
+
+
+def send(kafka: str, unique: str, touchpoints: list[Touchpoint]) -> None:
+    produce(
+        kafka,
+        f"t{unique}.touchpoints.canonical",
+        ((CUSTOMER.encode(), t.model_dump_json().encode(), []) for t in touchpoints),
+    )
+
+
+def when(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def stored_result(worker: WorkerProcess) -> dict[str, object]:
+    where = f"customer_id = '{CUSTOMER}'"
+    transitions = worker.query(
+        "SELECT kind, from_stage, to_stage, event_id, event_time FROM stage_transitions FINAL "
+        f"WHERE {where} ORDER BY event_time, kind"
+    )
+    sessions = worker.query(
+        "SELECT entry_event_id, exit_event_id, touchpoints, stage_at_start, stage_at_end, "
+        f"converted, dropped_off_at FROM sessions FINAL WHERE {where} ORDER BY started_at"
+    )
+    journey = worker.query(
+        "SELECT stage, purchases, revenue, sessions, touchpoints, first_reached "
+        f"FROM journeys FINAL WHERE {where}"
+    )
+    touchpoints = worker.query(
+        "SELECT count() AS n, uniqExact(event_id) AS ids, groupArraySorted(100)(sequence) AS seq,"
+        f" countIf(session_id IS NULL) AS unsessioned FROM touchpoints FINAL WHERE {where}"
+    )
+    return {
+        "transitions": [
+            (t["kind"], t["from_stage"], t["to_stage"], t["event_id"], when(t["event_time"]))
+            for t in transitions
+        ],
+        "sessions": [tuple(s.values()) for s in sessions],
+        "journey": journey,
+        "touchpoints": touchpoints[0],
+    }
+
+
+def expect_seed_result(worker: WorkerProcess) -> None:
+    def complete() -> bool:
+        rows = worker.query(
+            f"SELECT countIf(status = 'closed') AS closed FROM sessions FINAL "
+            f"WHERE customer_id = '{CUSTOMER}'"
+        )
+        return rows[0]["closed"] == len(EXPECTED_SESSIONS)
+
+    wait_until(complete, 90, "all six sessions closed in ClickHouse")
+    wait_until(
+        lambda: (
+            stored_result(worker)["journey"]
+            and stored_result(worker)["journey"][0]["sessions"] == 6
+        ),  # type: ignore[index]
+        30,
+        "the final journey snapshot",
+    )
+    result = stored_result(worker)
+    assert result["transitions"] == EXPECTED_TRANSITIONS
+    assert result["sessions"] == EXPECTED_SESSIONS
+    journey = result["journey"][0]  # type: ignore[index]
+    assert journey["stage"] == "advocacy"
+    assert (journey["purchases"], Decimal(journey["revenue"])) == (2, Decimal("174"))
+    assert journey["touchpoints"] == 24
+    assert {k: when(v) for k, v in journey["first_reached"].items()} == EXPECTED_FIRST_REACHED
+    assert result["touchpoints"] == {
+        "n": 24,
+        "ids": 24,
+        "seq": list(range(1, 25)),
+        "unsessioned": 0,
+    }
+
+
+def test_seed_journey_in_order(
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], unique: str
+) -> None:
+    worker = worker_factory(**FAST_IDLE)
+    send(kafka_bootstrap, unique, seed_journey())
+    expect_seed_result(worker)
+
+
+def test_seed_journey_reordered_within_the_lateness(
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], unique: str
+) -> None:
+    events = seed_journey()
+    rng = random.Random(11)
+    for i in range(len(events) - 1):
+        close = (events[i + 1].event_time - events[i].event_time).total_seconds() < 240
+        if close and rng.random() < 0.6:
+            events[i], events[i + 1] = events[i + 1], events[i]
+    assert events != seed_journey()
+    worker = worker_factory(**FAST_IDLE)
+    send(kafka_bootstrap, unique, events)
+    expect_seed_result(worker)
+
+
+def test_seed_journey_with_a_worker_restart_in_the_middle(
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], unique: str
+) -> None:
+    events = seed_journey()
+    slow = {"JOURNEYS_SESSIONS_IDLE_AFTER": "3600"}  # nothing closes by the wall clock yet
+    first = worker_factory(**slow)
+    send(kafka_bootstrap, unique, events[:12])
+    wait_until(
+        lambda: (
+            first.query(
+                f"SELECT count() AS n FROM touchpoints FINAL WHERE customer_id = '{CUSTOMER}'"
+            )[0]["n"]
+            >= 10
+        ),
+        60,
+        "the first touchpoints stored",
+    )
+    assert first.stop() == 0, first.log_tail()
+    second = worker_factory(**FAST_IDLE)  # same group, same tables: picks up the state
+    send(kafka_bootstrap, unique, events[12:])
+    expect_seed_result(second)

@@ -1,0 +1,89 @@
+"""The journey marketers draw (docs/domain): one customer, many channels, two months.
+
+Every touchpoint carries the same user id, so the engine sees one customer without
+identity stitching. EXPECTED_* are what a marketer would write down for it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from schemas.touchpoint import Touchpoint
+from tests.factories import touchpoint
+
+USER = "u-1042"
+CUSTOMER = f"user:{USER}"
+
+
+def at(month: int, day: int, hour: int, minute: int, second: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, second, tzinfo=UTC)
+
+
+def seed_journey() -> list[Touchpoint]:
+    """The touchpoints in event-time order."""
+    steps = [
+        # An Instagram post; the profile; the landing page, left without action.
+        ("ig-impression", "ad_impression", at(3, 1, 12, 0), {}),
+        ("ig-click", "ad_click", at(3, 1, 12, 0, 20), {}),
+        ("landing", "page_view", at(3, 1, 12, 1), {}),
+        # A week later: a search, the product, a chatbot question, the exit-intent popup.
+        ("search", "search_landing", at(3, 8, 19, 30), {}),
+        ("product", "product_view", at(3, 8, 19, 31), {}),
+        ("product-again", "page_view", at(3, 8, 19, 35), {}),
+        ("chat", "chat_started", at(3, 8, 19, 38), {}),
+        ("chat-message", "chat_message", at(3, 8, 19, 40), {}),
+        ("popup-shown", "popup_shown", at(3, 8, 19, 44), {}),
+        ("popup-email", "popup_submitted", at(3, 8, 19, 45), {}),
+        # The coupon email does nothing.
+        ("coupon", "email_delivered", at(3, 9, 9, 0), {}),
+        # The newsletter's YouTube video, the site, the purchase, the thank-you email,
+        # the loyalty programme.
+        ("newsletter-open", "email_opened", at(3, 15, 18, 30), {}),
+        ("newsletter-click", "email_clicked", at(3, 15, 18, 31), {}),
+        ("video", "video_started", at(3, 15, 18, 32), {}),
+        ("video-done", "video_completed", at(3, 15, 18, 40), {}),
+        ("site", "page_view", at(3, 15, 18, 45), {}),
+        ("product-3", "product_view", at(3, 15, 18, 47), {}),
+        ("checkout", "checkout_started", at(3, 15, 18, 50), {}),
+        ("order", "order_placed", at(3, 15, 18, 52), {"revenue": "129.00"}),
+        ("thank-you", "email_delivered", at(3, 15, 18, 55), {}),
+        ("loyalty", "loyalty_signed_up", at(3, 15, 19, 10), {}),
+        # A repeat purchase in the store, then a review.
+        ("store-visit", "store_visit", at(3, 31, 11, 0), {}),
+        ("store-buy", "store_purchase", at(3, 31, 11, 20), {"revenue": "45.00"}),
+        ("review", "review_posted", at(4, 10, 20, 0), {}),
+    ]
+    return [
+        touchpoint(action, when, user=USER, event_id=event_id, **extra)
+        for event_id, action, when, extra in steps
+    ]
+
+
+#: (kind, from, to, event id, time) of every transition.
+EXPECTED_TRANSITIONS = [
+    ("entered", None, "awareness", "ig-impression", at(3, 1, 12, 0)),
+    ("advanced", "awareness", "consideration", "product", at(3, 8, 19, 31)),
+    ("dropped_off", "consideration", "consideration", "coupon", at(3, 9, 9, 0)),
+    ("advanced", "consideration", "decision", "checkout", at(3, 15, 18, 50)),
+    ("advanced", "decision", "retention", "loyalty", at(3, 15, 19, 10)),
+    ("dropped_off", "retention", "retention", "store-buy", at(3, 31, 11, 20)),
+    ("advanced", "retention", "advocacy", "review", at(4, 10, 20, 0)),
+]
+
+#: (entry event, exit event, touchpoints, stage at start, stage at end, converted, dropped off at)
+EXPECTED_SESSIONS = [
+    ("ig-impression", "landing", 3, None, "awareness", False, None),
+    ("search", "popup-email", 7, "awareness", "consideration", False, None),
+    ("coupon", "coupon", 1, "consideration", "consideration", False, "consideration"),
+    ("newsletter-open", "loyalty", 10, "consideration", "retention", True, None),
+    ("store-visit", "store-buy", 2, "retention", "retention", True, "retention"),
+    ("review", "review", 1, "retention", "advocacy", False, None),
+]
+
+EXPECTED_FIRST_REACHED = {
+    "awareness": at(3, 1, 12, 0),
+    "consideration": at(3, 8, 19, 31),
+    "decision": at(3, 15, 18, 50),
+    "retention": at(3, 15, 19, 10),
+    "advocacy": at(4, 10, 20, 0),
+}
