@@ -1,7 +1,7 @@
 """The Faust application: topics, agents and web views wired from settings.
 
 Usage:
-    app = create_app(settings, clickhouse_client)
+    app = create_app(settings, clickhouse_client, stage_model)
     faust.Worker(app).execute_from_commandline()      # see pipeline.worker
 """
 
@@ -16,12 +16,11 @@ from clickhouse_connect.driver.client import Client
 from pipeline.errors import ConfigError
 from pipeline.ingest import deadletters
 from pipeline.ingest.agents import register_normalizers
-from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.ingest.normalize import Limits, Normalizer
 from pipeline.ingest.pii import PiiHasher
 from pipeline.journeys.agents import JourneyTopics, register_journey_agents
 from pipeline.journeys.engine import EngineConfig
-from pipeline.journeys.stages import load_stage_model
+from pipeline.journeys.stages import StageModel
 from pipeline.settings import Settings
 from pipeline.sink import rows
 from pipeline.sink.agents import RowOf, register_sink
@@ -31,7 +30,7 @@ from pipeline.web import register_query_view
 from schemas.outputs import EnrichedTouchpoint, JourneySnapshot, SessionRecord, StageTransition
 
 
-def create_app(settings: Settings, clickhouse: Client) -> faust.App:
+def create_app(settings: Settings, clickhouse: Client, stage_model: StageModel) -> faust.App:
     """A Faust app with every agent of the pipeline registered."""
     if settings.kafka.bootstrap_servers is None:
         raise ConfigError(
@@ -102,7 +101,6 @@ def create_app(settings: Settings, clickhouse: Client) -> faust.App:
         deadletters.COLUMNS,
         lambda event: deadletters.parse_dead_letter(event.key, event.value, event.headers).row(),
     )
-    stage_model = load_stage_model(settings.stages.model_file, KNOWN_ACTIONS)
     sessions = settings.sessions
     outputs = JourneyTopics(
         canonical=canonical_topic,

@@ -13,7 +13,9 @@ from clickhouse_connect.driver.client import Client
 
 from pipeline.app import create_app
 from pipeline.clickhouse.client import connect
-from pipeline.clickhouse.migrations import migrate
+from pipeline.clickhouse.migrations import migrate, publish_stage_model
+from pipeline.ingest.channels import KNOWN_ACTIONS
+from pipeline.journeys.stages import load_stage_model
 from pipeline.kafka_admin import ensure_topics
 from pipeline.settings import Settings
 from pipeline.topics import TopicNames
@@ -36,8 +38,10 @@ def prepare_clickhouse(settings: Settings) -> Client:
 
 def run_worker(settings: Settings) -> None:
     """Start the worker and block until it is told to stop."""
+    stage_model = load_stage_model(settings.stages.model_file, KNOWN_ACTIONS)
     client = prepare_clickhouse(settings)
-    app = create_app(settings, client)
+    publish_stage_model(client, stage_model.name, stage_model.stages)
+    app = create_app(settings, client, stage_model)
     assert settings.kafka.bootstrap_servers is not None  # create_app checked
     created = ensure_topics(
         settings.kafka.bootstrap_servers,

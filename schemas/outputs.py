@@ -43,6 +43,7 @@ class SessionRecord(BaseModel):
     entry_channel: str
     entry_campaign: str | None  # the entry touchpoint's campaign name or id
     entry_source: str | None  # ... and its utm source
+    segment: str | None = None  # the entry touchpoint's `segment` property (persona)
     exit_event_id: str
     exit_channel: str
     stage_at_start: str | None  # the customer's stage before the session
@@ -70,6 +71,7 @@ class StageTransition(BaseModel):
     event_id: str  # the touchpoint that caused it (the session's exit for dropped_off)
     channel: str
     campaign: str | None
+    segment: str | None = None  # the touchpoint's `segment` property (persona), if sent
     is_late: bool = False
 
 

@@ -32,6 +32,8 @@ def touchpoint(
     event_id: str | None = None,
     revenue: str | None = None,
     campaign: str | None = None,
+    score: float | None = None,
+    sentiment: float | None = None,
     is_bot: bool = False,
     **properties: str,
 ) -> Touchpoint:
@@ -48,6 +50,8 @@ def touchpoint(
         campaign=Campaign(name=campaign) if campaign else None,
         revenue=Decimal(revenue) if revenue else None,
         currency="EUR" if revenue else None,
+        score=score,
+        sentiment=sentiment,
         is_bot=is_bot,
         properties=properties,
         raw=RawRef(topic="test", partition=0, offset=0),

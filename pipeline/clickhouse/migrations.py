@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -81,6 +82,16 @@ def discover(folder: Path = SCHEMA_DIR) -> list[Migration]:
             raise MigrationError(f"{path}: version {version} is used twice")
         migrations[version] = Migration(version, path.name, path.read_text())
     return [migrations[v] for v in sorted(migrations)]
+
+
+def publish_stage_model(client: Client, name: str, stages: Sequence[str]) -> None:
+    """Write the running stage model into `stage_model`, which the analyst views read."""
+    client.command("TRUNCATE TABLE IF EXISTS stage_model")
+    client.insert(
+        "stage_model",
+        [[name, stage, rank] for rank, stage in enumerate(stages)],
+        column_names=["model", "stage", "rank"],
+    )
 
 
 def applied(client: Client) -> dict[int, str]:

@@ -236,6 +236,7 @@ def _new_session(state: CustomerState, touchpoint: Touchpoint) -> SessionState:
         entry_channel=touchpoint.channel.value,
         entry_campaign=(campaign.name or campaign.campaign_id) if campaign else None,
         entry_source=campaign.source if campaign else None,
+        segment=touchpoint.properties.get("segment"),
         exit_event_id=touchpoint.event_id,
         exit_channel=touchpoint.channel.value,
         stage_at_start=state.stage,
@@ -253,6 +254,7 @@ def _extend_session(
         campaign = touchpoint.campaign
         session.entry_campaign = (campaign.name or campaign.campaign_id) if campaign else None
         session.entry_source = campaign.source if campaign else None
+        session.segment = touchpoint.properties.get("segment")
     if when >= session.ended_at:
         session.ended_at = when
         session.exit_event_id, session.exit_channel = touchpoint.event_id, channel
@@ -323,6 +325,7 @@ def _journey_step(
             event_id=touchpoint.event_id,
             channel=touchpoint.channel.value,
             campaign=step.campaign,
+            segment=touchpoint.properties.get("segment"),
             is_late=is_late,
         )
     )
@@ -344,6 +347,7 @@ def _drop_off(state: CustomerState, session: SessionState) -> StageTransition:
         event_id=session.exit_event_id,
         channel=session.exit_channel,
         campaign=session.entry_campaign,
+        segment=session.segment,
     )
 
 

@@ -36,6 +36,7 @@ class SessionState(BaseModel):
     entry_channel: str
     entry_campaign: str | None = None
     entry_source: str | None = None
+    segment: str | None = None
     exit_event_id: str
     exit_channel: str
     stage_at_start: str | None = None
@@ -63,6 +64,7 @@ class SessionState(BaseModel):
             entry_channel=self.entry_channel,
             entry_campaign=self.entry_campaign,
             entry_source=self.entry_source,
+            segment=self.segment,
             exit_event_id=self.exit_event_id,
             exit_channel=self.exit_channel,
             stage_at_start=self.stage_at_start,

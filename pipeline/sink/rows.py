@@ -32,7 +32,7 @@ def touchpoint_row(t: EnrichedTouchpoint) -> tuple[object, ...]:
 SESSION_COLUMNS: tuple[str, ...] = (
     "session_id", "customer_id", "version", "status", "started_at", "ended_at",
     "duration_seconds", "touchpoints", "channels", "entry_event_id", "entry_channel",
-    "entry_campaign", "entry_source", "exit_event_id", "exit_channel", "stage_at_start",
+    "entry_campaign", "entry_source", "segment", "exit_event_id", "exit_channel", "stage_at_start",
     "stage_at_end", "stages_reached", "converted", "revenue", "dropped_off_at", "is_late",
 )  # fmt: skip
 
@@ -43,7 +43,8 @@ def session_row(s: SessionRecord) -> tuple[object, ...]:
 
 TRANSITION_COLUMNS: tuple[str, ...] = (
     "transition_id", "customer_id", "session_id", "kind", "from_stage", "to_stage",
-    "event_time", "seconds_since_previous", "event_id", "channel", "campaign", "is_late",
+    "event_time", "seconds_since_previous", "event_id", "channel", "campaign", "segment",
+    "is_late",
 )  # fmt: skip
 
 
