@@ -6,12 +6,16 @@ Usage:
     journeys kafka start|stop|status  a local broker in the background
     journeys migrate                  apply ClickHouse migrations
     journeys settings                 every environment variable and its current value
+    journeys query "SQL"              read-only SQL for analysts (table, csv or json)
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import logging
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -142,6 +146,35 @@ def worker() -> None:
     _setup_logging(settings.worker.log_level)
     _announce(settings)
     run_worker(settings)
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One SELECT (or SHOW, DESCRIBE, ...) statement.")],
+    output: Annotated[Format, typer.Option("--format", help="How to print rows.")] = Format.table,
+) -> None:
+    """Ask ClickHouse, read-only: through the running worker, or directly when none runs."""
+    from pipeline.query import run_query, to_json
+
+    answer = run_query(_settings(), sql)
+    if output is Format.json:
+        for row in answer.rows:
+            print(json.dumps(dict(zip(answer.columns, row, strict=True)), default=to_json))
+    elif output is Format.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(answer.columns)
+        writer.writerows(answer.rows)
+    else:
+        table = Table(*answer.columns, caption=f"{len(answer.rows)} rows, from {answer.via}")
+        for row in answer.rows:
+            table.add_row(*("NULL" if value is None else str(value) for value in row))
+        out.print(table)
 
 
 @app.command()

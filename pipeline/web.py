@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 import faust
 from clickhouse_connect.driver.client import Client
@@ -24,20 +21,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from faust.web import Request, Response, View
 
 from pipeline.clickhouse.client import READ_ONLY
-
-
-def to_json(value: Any) -> Any:
-    """JSON-safe form of a ClickHouse value (times as ISO 8601, bytes as text)."""
-    if isinstance(value, datetime):
-        # clickhouse-connect returns DateTime64(3, 'UTC') as naive UTC datetimes.
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, Decimal | UUID):
-        return str(value)
-    raise TypeError(f"cannot encode {type(value).__name__}")
+from pipeline.query import to_json
 
 
 def run_read_only(client: Client, lock: threading.Lock, sql: str) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""`journeys query` without a worker: opens the embedded engine itself, read-only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.localstack.kafka import free_port
+from tests.integration.test_local_kafka_cli import journeys
+from tests.support import base_env
+
+pytestmark = pytest.mark.integration
+
+
+def test_query_opens_the_embedded_engine_when_no_worker_runs(tmp_path: Path) -> None:
+    env = base_env(
+        CLICKHOUSE_URL=f"chdb://{tmp_path / 'ch'}",
+        JOURNEYS_WORKER_WEB_PORT=str(free_port()),  # nothing listens there
+    )
+    assert journeys("migrate", env=env).returncode == 0
+    as_json = journeys(
+        "query", "SELECT stage, rank FROM stage_model ORDER BY rank", "--format", "json", env=env
+    )
+    assert as_json.returncode == 0, as_json.stderr
+    assert as_json.stdout == ""  # no worker has published a stage model yet
+    counted = journeys(
+        "query", "SELECT count() AS n, 'x' AS s FROM dead_letters", "--format", "json", env=env
+    )
+    assert [json.loads(line) for line in counted.stdout.splitlines()] == [{"n": 0, "s": "x"}]
+    as_csv = journeys("query", "SELECT 1 AS a, 'b,c' AS b", "--format", "csv", env=env)
+    assert as_csv.stdout.splitlines() == ["a,b", '1,"b,c"']
+    table = journeys("query", "SELECT 42 AS answer", env=env)
+    assert "answer" in table.stdout and "42" in table.stdout and "1 rows" in table.stdout
+
+
+def test_query_refuses_writes(tmp_path: Path) -> None:
+    env = base_env(
+        CLICKHOUSE_URL=f"chdb://{tmp_path / 'ch'}", JOURNEYS_WORKER_WEB_PORT=str(free_port())
+    )
+    assert journeys("migrate", env=env).returncode == 0
+    for statement in ("DROP TABLE dead_letters", "INSERT INTO stage_model VALUES ('m', 's', 1)"):
+        refused = journeys("query", statement, env=env)
+        assert refused.returncode == 1
+        assert "journeys query is read-only" in " ".join(refused.stderr.split())
+    still_there = journeys("query", "EXISTS TABLE dead_letters", "--format", "csv", env=env)
+    assert still_there.stdout.splitlines()[1] == "1"
