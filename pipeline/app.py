@@ -46,6 +46,8 @@ def create_app(settings: Settings, clickhouse: Client, stage_model: StageModel) 
         topic_partitions=settings.kafka.partitions,
         topic_replication_factor=settings.kafka.replication_factor,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.kafka.session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.kafka.session_timeout / 4),
         producer_acks=-1,
         web_enabled=True,
         web_host=settings.worker.web_host,
@@ -92,6 +94,8 @@ def create_app(settings: Settings, clickhouse: Client, stage_model: StageModel) 
             row_of=row_of,
             batch_size=settings.sink.batch_size,
             batch_seconds=settings.sink.batch_seconds,
+            # The dead-letter sink must not feed its own input.
+            dead_letters=None if source is dead_letter_topic else dead_letter_topic,
         )
 
     # raw bytes + reason headers -> dead_letters row

@@ -64,6 +64,13 @@ class KafkaSettings(BaseSettings):
     replication_factor: int = Field(
         default=1, ge=1, le=7, description="KAFKA_REPLICATION_FACTOR: of new topics."
     )
+    session_timeout: float = Field(
+        default=30.0,
+        ge=6,
+        le=300,
+        description="KAFKA_SESSION_TIMEOUT: seconds before the group gives a silent (crashed) "
+        "worker's partitions to the others.",
+    )
 
     @field_validator("bootstrap_servers")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -94,8 +94,9 @@ def worker_factory(
         assert isinstance(clickhouse_target, ClickHouseServer)
         url = clickhouse_url(dataclasses.replace(clickhouse_target, database=f"test_{unique}"))
 
-    def start(**env: str) -> WorkerProcess:
+    def start(command: Sequence[str] | None = None, **env: str) -> WorkerProcess:
         port = free_port()
+        defaults = {"JOURNEYS_SINK_BATCH_SECONDS": "0.5"}
         settings = base_env(
             KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
             KAFKA_TOPIC_PREFIX=f"t{unique}.",
@@ -104,10 +105,14 @@ def worker_factory(
             CLICKHOUSE_URL=url,
             JOURNEYS_WORKER_WEB_PORT=str(port),
             JOURNEYS_WORKER_DATA_DIR=str(tmp_path / f"faust-{len(workers)}"),
-            JOURNEYS_SINK_BATCH_SECONDS="0.5",
-            **env,
+            **{**defaults, **env},
         )
-        worker = WorkerProcess(settings, port, tmp_path / f"worker-{len(workers)}.log")
+        log_path = tmp_path / f"worker-{len(workers)}.log"
+        worker = (
+            WorkerProcess(settings, port, log_path, command)
+            if command
+            else WorkerProcess(settings, port, log_path)
+        )
         workers.append(worker)
         return worker.start()
 

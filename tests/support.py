@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -47,8 +47,15 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: fl
 class WorkerProcess:
     """`journeys worker` as a real child process, stopped for sure by `stop()`."""
 
-    def __init__(self, env: Mapping[str, str], web_port: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        web_port: int,
+        log_path: Path,
+        command: Sequence[str] = ("-m", "pipeline", "worker"),
+    ) -> None:
         self.env = dict(env)
+        self.command = list(command)
         self.web_port = web_port
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -56,7 +63,7 @@ class WorkerProcess:
     def start(self, timeout: float = 90) -> WorkerProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pipeline", "worker"],
+                [sys.executable, *self.command],
                 env=self.env,
                 cwd=REPO,
                 stdin=subprocess.DEVNULL,
@@ -103,6 +110,11 @@ class WorkerProcess:
         code = self.process.returncode
         self.process = None
         return code
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not running"
+        return self.process.pid
 
     def kill(self) -> None:
         """SIGKILL: a crash, no shutdown work at all."""

@@ -47,7 +47,7 @@ class EngineConfig:
     allowed_lateness: timedelta = timedelta(minutes=5)
     retention: timedelta = timedelta(days=400)  # idle customers leave the hot state
     path_limit: int = 50
-    seen_limit: int = 1000
+    seen_limit: int = 200  # redeliveries come soon after the original
     recent_sessions: int = 3
 
 

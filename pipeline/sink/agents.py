@@ -4,17 +4,21 @@
 
 Offsets are acknowledged only after ClickHouse has the batch; while ClickHouse is away
 the agent waits in its retry loop, Faust's stream buffer fills and consumption pauses,
-so memory stays bounded and nothing is acknowledged that was not stored.
+so memory stays bounded and nothing is acknowledged that was not stored. A record that
+cannot become a row, or whose row ClickHouse refuses, goes to the dead-letter topic with
+the reason (and is acknowledged): one bad record never blocks a partition.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
+from pipeline.ingest.deadletters import dead_letter
 from pipeline.sink.batching import SourcedRow
 from pipeline.sink.clickhouse import TableWriter
 
@@ -32,26 +36,54 @@ def register_sink(
     row_of: RowOf,
     batch_size: int,
     batch_seconds: float,
+    dead_letters: faust.TopicT | None,
 ) -> Any:
-    """Add an agent that writes `topic` into `writer`'s table; returns the agent."""
+    """Add an agent that writes `topic` into `writer`'s table; returns the agent.
+
+    Refused records go to `dead_letters`; with None (the dead-letter sink itself, which
+    must not feed its own input) they are logged and stay on their topic.
+    """
+
+    async def refuse(event: Any, reason: str) -> None:
+        message = event.message
+        if dead_letters is None:
+            log.error(
+                "%s refused %s[%d]@%d: %s",
+                writer.table, message.topic, message.partition, message.offset, reason,
+            )  # fmt: skip
+            return
+        letter = dead_letter(
+            reason,
+            error_type="RefusedByClickHouse",
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
+            key=event.key,
+            value=event.value,
+            now=datetime.now(UTC),
+        )
+        await dead_letters.send(key=event.key, value=event.value, headers=letter.headers())
 
     async def sink(stream: faust.StreamT[Any]) -> None:
         # events (noack: acked by hand, after the write) -> SourcedRow -> ClickHouse
         batches = stream.noack_take(batch_size, within=batch_seconds)  # type: ignore[attr-defined]  # missing from faust's StreamT stub
         async for events in batches:
-            rows = [
-                SourcedRow(
-                    event.message.topic,
-                    event.message.partition,
-                    event.message.offset,
-                    row_of(event),
-                )
-                for event in events
-            ]
-            written = await writer.write(rows)
+            rows, by_position = [], {}
+            for event in events:
+                message = event.message
+                by_position[(message.partition, message.offset)] = event
+                try:
+                    values = row_of(event)
+                except Exception as error:  # a record that cannot be a row: dead letter
+                    await refuse(event, f"cannot make a {writer.table} row: {error!r}")
+                    continue
+                rows.append(SourcedRow(message.topic, message.partition, message.offset, values))
+            result = await writer.write(rows)
+            for row, reason in result.refused:
+                await refuse(by_position[(row.partition, row.offset)], reason)
             for event in events:
                 await stream.ack(event)
-            log.debug("%s: %d rows in, %d written", writer.table, len(rows), written)
+            log.debug("%s: %d rows in, %d written", writer.table, len(rows), result.written)
 
     @app.on_partitions_assigned.connect
     async def _rebalanced(*_args: Any, **_kwargs: Any) -> None:

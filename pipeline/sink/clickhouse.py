@@ -1,20 +1,29 @@
 """Writing batches to one ClickHouse table, idempotently, retrying while it is away.
 
+Errors fall in two kinds. ClickHouse being away, busy or short of memory is transient:
+the write is retried with backoff until it succeeds, and the agent waits (so its
+partitions pause). ClickHouse refusing the data itself (a value it cannot parse or store)
+is permanent: the batch is split in halves until the refused rows are found, the rest is
+stored, and the refused rows are handed back to become dead letters.
+
 Usage:
     writer = TableWriter(client, "dead_letters", COLUMNS, lock)
-    await writer.write(rows)     # returns once ClickHouse has every row (or had them)
+    result = await writer.write(rows)   # returns once ClickHouse has every row it accepts
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from tenacity import AsyncRetrying, before_sleep_log, wait_exponential
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
+from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception, wait_exponential
 
 from pipeline.clickhouse.client import quote_identifier
 from pipeline.sink.batching import PlannedInsert, SourcedRow, TopicPartition, plan_inserts, sources
@@ -22,6 +31,41 @@ from pipeline.sink.batching import PlannedInsert, SourcedRow, TopicPartition, pl
 log = logging.getLogger(__name__)
 
 SOURCE_COLUMNS = ("_topic", "_partition", "_offset")
+
+#: ClickHouse error codes that mean "this data can never be stored as it is".
+REFUSED_DATA_CODES = frozenset(
+    {
+        6,  # CANNOT_PARSE_TEXT
+        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        38,  # CANNOT_PARSE_DATE
+        41,  # CANNOT_PARSE_DATETIME
+        53,  # TYPE_MISMATCH
+        69,  # ARGUMENT_OUT_OF_BOUND
+        70,  # CANNOT_CONVERT_TYPE
+        72,  # CANNOT_PARSE_NUMBER
+        117,  # INCORRECT_DATA
+        321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+        349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+        407,  # DECIMAL_OVERFLOW
+    }
+)
+
+
+def refuses_data(error: BaseException) -> bool:
+    """Whether `error` says the data itself is unacceptable (retrying cannot help)."""
+    if isinstance(error, DataError | TypeError | ValueError | OverflowError | struct.error):
+        return True
+    if isinstance(error, OperationalError):
+        return False
+    return isinstance(error, DatabaseError) and getattr(error, "code", None) in REFUSED_DATA_CODES
+
+
+@dataclass
+class WriteResult:
+    """How a batch went: rows stored, and rows refused with the reason."""
+
+    written: int = 0
+    refused: list[tuple[SourcedRow, str]] = field(default_factory=list)
 
 
 class TableWriter:
@@ -51,11 +95,12 @@ class TableWriter:
         """Drop cached watermarks (after a rebalance another worker may have written)."""
         self._stored.clear()
 
-    async def write(self, rows: Sequence[SourcedRow]) -> int:
-        """Store `rows`, retrying with backoff until ClickHouse takes them; rows written."""
+    async def write(self, rows: Sequence[SourcedRow]) -> WriteResult:
+        """Store `rows`, retrying transient failures with backoff until ClickHouse answers."""
         if not rows:
-            return 0
+            return WriteResult()
         async for attempt in AsyncRetrying(
+            retry=retry_if_exception(lambda error: not refuses_data(error)),
             wait=wait_exponential(multiplier=0.2, max=self.retry_max_seconds),
             before_sleep=before_sleep_log(log, logging.WARNING),
             reraise=True,
@@ -64,15 +109,31 @@ class TableWriter:
                 return await asyncio.to_thread(self._write_now, rows)
         raise AssertionError("unreachable: AsyncRetrying retries until success")  # pragma: no cover
 
-    def _write_now(self, rows: Sequence[SourcedRow]) -> int:
+    def _write_now(self, rows: Sequence[SourcedRow]) -> WriteResult:
+        result = WriteResult()
         with self.lock:
             self._load_watermarks(sources(rows))
-            written = 0
             for planned in plan_inserts(self.table, rows, self._stored):
-                self._insert(planned)
+                self._insert_or_split(planned, result)
                 self._stored[planned.source] = planned.last_offset
-                written += len(planned.rows)
-            return written
+        return result
+
+    def _insert_or_split(self, planned: PlannedInsert, result: WriteResult) -> None:
+        """Insert; if ClickHouse refuses the data, halve until the refused rows are found."""
+        try:
+            self._insert(planned)
+        except Exception as error:
+            if not refuses_data(error):
+                raise
+            if len(planned.rows) == 1:
+                log.warning("%s refused a row: %s", self.table, error)
+                result.refused.append((planned.rows[0], f"{type(error).__name__}: {error}"))
+                return
+            half = len(planned.rows) // 2
+            for part in (planned.rows[:half], planned.rows[half:]):
+                self._insert_or_split(PlannedInsert(planned.table, planned.source, part), result)
+            return
+        result.written += len(planned.rows)
 
     def _insert(self, planned: PlannedInsert) -> None:
         settings: dict[str, Any] = {"insert_deduplication_token": planned.token}

@@ -34,12 +34,12 @@ def test_restart_rebatching_and_retries_store_each_offset_once(clickhouse: Clien
     clickhouse.command(DDL)
     lock = threading.Lock()
     writer = TableWriter(clickhouse, "facts", ["id"], lock)
-    assert asyncio.run(writer.write(rows(0, range(10)) + rows(1, range(5)))) == 15
+    assert asyncio.run(writer.write(rows(0, range(10)) + rows(1, range(5)))).written == 15
     # The same batch again (a retry after a timeout): nothing new.
-    assert asyncio.run(writer.write(rows(0, range(10)))) == 0
+    assert asyncio.run(writer.write(rows(0, range(10)))).written == 0
     # A new writer knows nothing (a restarted worker); offsets 0-19 come again, re-batched.
     restarted = TableWriter(clickhouse, "facts", ["id"], lock)
-    assert asyncio.run(restarted.write(rows(0, range(20)) + rows(1, range(3, 8)))) == 13
+    assert asyncio.run(restarted.write(rows(0, range(20)) + rows(1, range(3, 8)))).written == 13
     expected = sorted([f"p0-o{o}" for o in range(20)] + [f"p1-o{o}" for o in range(8)])
     assert stored(clickhouse) == expected
 
@@ -57,3 +57,22 @@ def test_a_retried_insert_is_stored_once_by_its_token(clickhouse: Client) -> Non
     writer._stored[("src", 0)] = -1
     asyncio.run(writer.write(batch))
     assert stored(clickhouse) == [f"p0-o{o}" for o in range(4)]
+
+
+def test_rows_clickhouse_refuses_are_handed_back_and_the_rest_stored(clickhouse: Client) -> None:
+    clickhouse.command(
+        "CREATE TABLE small (n UInt8, _topic String, _partition UInt32, _offset Int64) "
+        "ENGINE = MergeTree ORDER BY n"
+    )
+    writer = TableWriter(clickhouse, "small", ["n"], threading.Lock())
+    values = [1, 2, 300, 4, 5, -1, 7, 8]  # 300 and -1 do not fit a UInt8
+    batch = [SourcedRow("src", 0, offset, (n,)) for offset, n in enumerate(values)]
+    result = asyncio.run(writer.write(batch))
+    assert result.written == 6
+    assert sorted(row.offset for row, _ in result.refused) == [2, 5]
+    assert all(reason for _, reason in result.refused)
+    stored = [r[0] for r in clickhouse.query("SELECT n FROM small ORDER BY n").result_rows]
+    assert stored == [1, 2, 4, 5, 7, 8]
+    # Handled: the same batch again stores nothing and refuses nothing.
+    again = asyncio.run(writer.write(batch))
+    assert (again.written, again.refused) == (0, [])
