@@ -51,7 +51,8 @@ class SessionRecord(BaseModel):
     stages_reached: list[str]  # stages the session's touchpoints were classified into, in order
     converted: bool  # a purchase happened in the session
     revenue: Decimal
-    dropped_off_at: str | None  # closed without advancing past this stage
+    passed: list[str]  # stages moved on from in the session (and the last, if it converted)
+    dropped_off_at: str | None  # ended here without converting (never the last stage)
     is_late: bool = False  # this version exists because a late touchpoint arrived
 
 

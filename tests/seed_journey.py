@@ -62,23 +62,31 @@ def seed_journey() -> list[Touchpoint]:
 #: (kind, from, to, event id, time) of every transition.
 EXPECTED_TRANSITIONS = [
     ("entered", None, "awareness", "ig-impression", at(3, 1, 12, 0)),
+    ("dropped_off", "awareness", "awareness", "landing", at(3, 1, 12, 1)),  # left the page
     ("advanced", "awareness", "consideration", "product", at(3, 8, 19, 31)),
-    ("dropped_off", "consideration", "consideration", "coupon", at(3, 9, 9, 0)),
+    ("dropped_off", "consideration", "consideration", "popup-email", at(3, 8, 19, 45)),
+    ("dropped_off", "consideration", "consideration", "coupon", at(3, 9, 9, 0)),  # ignored
     ("advanced", "consideration", "decision", "checkout", at(3, 15, 18, 50)),
     ("advanced", "decision", "retention", "loyalty", at(3, 15, 19, 10)),
-    ("dropped_off", "retention", "retention", "store-buy", at(3, 31, 11, 20)),
     ("advanced", "retention", "advocacy", "review", at(4, 10, 20, 0)),
 ]
 
-#: (entry event, exit event, touchpoints, stage at start, stage at end, converted, dropped off at)
+#: (entry event, exit event, touchpoints, stage at start, stage at end, converted, passed,
+#: dropped off at)
 EXPECTED_SESSIONS = [
-    ("ig-impression", "landing", 3, None, "awareness", False, None),
-    ("search", "popup-email", 7, "awareness", "consideration", False, None),
-    ("coupon", "coupon", 1, "consideration", "consideration", False, "consideration"),
-    ("newsletter-open", "loyalty", 10, "consideration", "retention", True, None),
-    ("store-visit", "store-buy", 2, "retention", "retention", True, "retention"),
-    ("review", "review", 1, "retention", "advocacy", False, None),
-]
+    ("ig-impression", "landing", 3, None, "awareness", False, [], "awareness"),
+    (
+        "search", "popup-email", 7, "awareness", "consideration", False, ["awareness"],
+        "consideration",
+    ),
+    ("coupon", "coupon", 1, "consideration", "consideration", False, [], "consideration"),
+    (
+        "newsletter-open", "loyalty", 10, "consideration", "retention", True,
+        ["consideration", "decision", "retention"], None,
+    ),
+    ("store-visit", "store-buy", 2, "retention", "retention", True, ["retention"], None),
+    ("review", "review", 1, "retention", "advocacy", False, ["retention"], None),
+]  # fmt: skip
 
 EXPECTED_FIRST_REACHED = {
     "awareness": at(3, 1, 12, 0),

@@ -12,8 +12,11 @@ watermark per partition. The rules:
   shows that no on-time touchpoint can extend it any more.
 - A touchpoint older than W is late: it joins the stored session it belongs to (a new
   version of that session) or forms a session of its own; it is never dropped.
-- Stages only move forward: a customer's stage is the furthest reached. A session that
-  closes without moving the customer forward is a drop-off at the stage they are in.
+- Stages only move forward: a customer's stage is the furthest reached. When a session
+  closes, every stage the customer held in it and moved on from is *passed*; the stage
+  they end it in is passed too if the session converted (a purchase), and otherwise it is
+  where they *dropped off* (except the last stage, which has nowhere to go). So the
+  drop-off rate of a stage is dropped / (dropped + passed).
 - The same event id twice is applied once.
 
     (customer state, Touchpoint, W) -> (customer state, Outputs)
@@ -154,6 +157,8 @@ def _apply(
     _extend_session(session, touchpoint, stage, config)
     moved = _journey_step(state, touchpoint, stage, session, config=config, out=out, is_late=False)
     session.stage_at_end = state.stage
+    if moved and state.stage is not None:
+        session.occupied.append(state.stage)
     out.touchpoints.append(_enriched(state, touchpoint, session, stage, is_late=False))
     if opened:
         out.sessions.append(session.record(state.customer_id, "opened"))
@@ -161,17 +166,25 @@ def _apply(
         out.journeys.append(state.snapshot())
 
 
+def _settle(session: SessionState, config: EngineConfig) -> bool:
+    """Work out what a closing session passed and where it dropped off; True on a drop-off."""
+    end = session.stage_at_end
+    session.passed = [stage for stage in session.occupied if stage != end]
+    if end is None or end == config.stage_model.stages[-1]:
+        return False
+    if session.converted:
+        session.passed.append(end)
+        return False
+    session.dropped_off_at = end
+    return True
+
+
 def _close(state: CustomerState, config: EngineConfig, out: Outputs) -> None:
     session = state.open
     assert session is not None
     session.closed = True
     session.version += 1
-    final_stage = config.stage_model.stages[-1]
-    if session.stage_at_end == session.stage_at_start and session.stage_at_end not in (
-        None,
-        final_stage,
-    ):
-        session.dropped_off_at = session.stage_at_end
+    if _settle(session, config):
         out.transitions.append(_drop_off(state, session))
     out.sessions.append(session.record(state.customer_id, "closed"))
     state.recent = [*state.recent, session][-config.recent_sessions :]
@@ -195,6 +208,7 @@ def _apply_late(
             if session.started_at - gap <= when <= session.ended_at + gap:
                 target = session
                 break
+    new = target is None
     if target is None:  # a session of its own, already over
         target = _new_session(state, touchpoint)
         target.closed = True
@@ -206,11 +220,14 @@ def _apply_late(
     stage = _classify(state, touchpoint, config)
     _extend_session(target, touchpoint, stage, config)
     moved = _journey_step(state, touchpoint, stage, target, config=config, out=out, is_late=True)
-    if target is state.open or target.touchpoints == 1:
+    if moved or target is state.open or new:
+        # What a closed session passed and where it dropped off were decided when it
+        # closed, and stay as emitted; only its stage at the end moves on.
         target.stage_at_end = state.stage
-    elif moved:
-        # A closed session's drop-off was decided when it closed and stays as emitted.
-        target.stage_at_end = state.stage
+        if moved and state.stage is not None and not target.closed:
+            target.occupied.append(state.stage)
+    if new and _settle(target, config):
+        out.transitions.append(_drop_off(state, target))
     target.version += 1
     status: SessionStatus = "closed" if target.closed else "updated"
     out.touchpoints.append(_enriched(state, touchpoint, target, stage, is_late=True))
@@ -241,6 +258,7 @@ def _new_session(state: CustomerState, touchpoint: Touchpoint) -> SessionState:
         exit_channel=touchpoint.channel.value,
         stage_at_start=state.stage,
         stage_at_end=state.stage,
+        occupied=[state.stage] if state.stage is not None else [],
     )
 
 

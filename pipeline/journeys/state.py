@@ -42,6 +42,8 @@ class SessionState(BaseModel):
     stage_at_start: str | None = None
     stage_at_end: str | None = None
     stages_reached: list[str] = Field(default_factory=list)
+    occupied: list[str] = Field(default_factory=list)  # the customer's stages, in order
+    passed: list[str] = Field(default_factory=list)  # set when it closes
     converted: bool = False
     revenue: Decimal = Decimal(0)
     closed: bool = False
@@ -70,6 +72,7 @@ class SessionState(BaseModel):
             stage_at_start=self.stage_at_start,
             stage_at_end=self.stage_at_end,
             stages_reached=list(self.stages_reached),
+            passed=list(self.passed),
             converted=self.converted,
             revenue=self.revenue,
             dropped_off_at=self.dropped_off_at,

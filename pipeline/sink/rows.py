@@ -33,7 +33,8 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "session_id", "customer_id", "version", "status", "started_at", "ended_at",
     "duration_seconds", "touchpoints", "channels", "entry_event_id", "entry_channel",
     "entry_campaign", "entry_source", "segment", "exit_event_id", "exit_channel", "stage_at_start",
-    "stage_at_end", "stages_reached", "converted", "revenue", "dropped_off_at", "is_late",
+    "stage_at_end", "stages_reached", "converted", "revenue", "passed", "dropped_off_at",
+    "is_late",
 )  # fmt: skip
 
 

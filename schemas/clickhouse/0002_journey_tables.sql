@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS sessions
     stages_reached    Array(LowCardinality(String)),
     converted         Bool,
     revenue           Decimal(18, 4),
-    dropped_off_at    LowCardinality(Nullable(String)),
+    passed            Array(LowCardinality(String)),     -- stages moved on from
+    dropped_off_at    LowCardinality(Nullable(String)),  -- ended here without converting
     is_late           Bool,
     _topic            LowCardinality(String),
     _partition        UInt32,

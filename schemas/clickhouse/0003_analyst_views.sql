@@ -62,24 +62,27 @@ ARRAY JOIN [
 WHERE kind IN ('entered', 'advanced')
 GROUP BY dimension, value, stage;
 
--- Closed sessions that started at each stage, and how many ended without moving on.
+-- Drop-off per stage: of the closed sessions in which customers were at a stage, how many
+-- moved on from it (or bought there) and how many ended there without buying.
 CREATE OR REPLACE VIEW dropoff_by_stage AS
 SELECT
     m.rank AS rank,
     m.stage AS stage,
-    s.sessions AS sessions,
+    p.passed_sessions + d.dropped_off AS sessions,
     d.dropped_off AS dropped_off,
-    round(d.dropped_off / nullIf(s.sessions, 0), 4) AS dropoff_rate
+    round(d.dropped_off / nullIf(p.passed_sessions + d.dropped_off, 0), 4) AS dropoff_rate
 FROM (SELECT stage, rank FROM stage_model FINAL) AS m
 LEFT JOIN
 (
-    SELECT assumeNotNull(stage_at_start) AS stage, count() AS sessions
-    FROM v_sessions WHERE status = 'closed' AND stage_at_start IS NOT NULL GROUP BY stage
-) AS s ON s.stage = m.stage
+    SELECT stage, count() AS passed_sessions
+    FROM v_sessions ARRAY JOIN passed AS stage
+    WHERE status = 'closed'
+    GROUP BY stage
+) AS p ON p.stage = m.stage
 LEFT JOIN
 (
     SELECT assumeNotNull(dropped_off_at) AS stage, count() AS dropped_off
-    FROM v_sessions WHERE dropped_off_at IS NOT NULL GROUP BY stage
+    FROM v_sessions WHERE status = 'closed' AND dropped_off_at IS NOT NULL GROUP BY stage
 ) AS d ON d.stage = m.stage
 ORDER BY rank;
 

@@ -47,7 +47,7 @@ def stored_result(worker: WorkerProcess) -> dict[str, object]:
     )
     sessions = worker.query(
         "SELECT entry_event_id, exit_event_id, touchpoints, stage_at_start, stage_at_end, "
-        f"converted, dropped_off_at FROM sessions FINAL WHERE {where} ORDER BY started_at"
+        f"converted, passed, dropped_off_at FROM sessions FINAL WHERE {where} ORDER BY started_at"
     )
     journey = worker.query(
         "SELECT stage, purchases, revenue, sessions, touchpoints, first_reached "

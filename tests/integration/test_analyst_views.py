@@ -109,16 +109,17 @@ def test_funnel_by_dimension(views: Client) -> None:
 
 
 def test_dropoff_by_stage(views: Client) -> None:
-    # Closed sessions that started at a stage: awareness: Ann's search session (moved on)
-    # and Cem's second look (dropped off); consideration: Ann's coupon (dropped off) and
-    # newsletter sessions; retention: Ann's store visit (dropped off) and her review.
+    # awareness: dropped by Ann's first visit and both of Cem's, passed by Ann's search
+    # session and Bob's; consideration: dropped by Ann's popup and coupon sessions, passed
+    # by her purchase session and by Bob; decision: Bob's cart dropped, Ann bought;
+    # retention: Ann's purchase, store and review sessions all passed it.
     assert query(
         views, "SELECT stage, sessions, dropped_off, dropoff_rate FROM dropoff_by_stage"
     ) == [
-        ("awareness", 2, 1, 0.5),
-        ("consideration", 2, 1, 0.5),
-        ("decision", 0, 0, None),
-        ("retention", 2, 1, 0.5),
+        ("awareness", 5, 3, 0.6),
+        ("consideration", 4, 2, 0.5),
+        ("decision", 2, 1, 0.5),
+        ("retention", 3, 0, 0.0),
         ("advocacy", 0, 0, None),
     ]
 

@@ -148,9 +148,8 @@ def test_time_zones_are_compared_as_instants() -> None:
 def test_stages_move_forward_with_transitions_and_drop_offs() -> None:
     events = [
         touchpoint("ad_click", 0 * MIN, event_id="ad"),  # awareness (entered)
-        touchpoint("page_view", 2 * MIN, event_id="land"),  # awareness again
-        # session 1 ends without advancing past awareness?  No: it entered awareness.
-        touchpoint("product_view", 3 * 24 * 60 * MIN, event_id="view"),  # consideration
+        touchpoint("page_view", 2 * MIN, event_id="land"),  # leaves: drop-off at awareness
+        touchpoint("product_view", 3 * 24 * 60 * MIN, event_id="view"),  # on, then leaves
         touchpoint("page_view", 6 * 24 * 60 * MIN, event_id="look"),  # nothing new: drop-off
         touchpoint("order_placed", 8 * 24 * 60 * MIN, event_id="buy", revenue="129.00"),
         touchpoint("order_placed", 20 * 24 * 60 * MIN, event_id="again", revenue="40.00"),
@@ -159,12 +158,14 @@ def test_stages_move_forward_with_transitions_and_drop_offs() -> None:
     moves = [(t.kind, t.from_stage, t.to_stage, t.event_id) for t in out.transitions]
     assert moves == [
         ("entered", None, "awareness", "ad"),
+        ("dropped_off", "awareness", "awareness", "land"),
         ("advanced", "awareness", "consideration", "view"),
+        ("dropped_off", "consideration", "consideration", "view"),
         ("dropped_off", "consideration", "consideration", "look"),
-        ("advanced", "consideration", "decision", "buy"),
+        ("advanced", "consideration", "decision", "buy"),  # bought: passed, no drop-off
         ("advanced", "decision", "retention", "again"),
     ]
-    advanced = out.transitions[1]
+    advanced = out.transitions[2]
     assert advanced.seconds_since_previous == 3 * 24 * 3600
     state = engine.store.get("u-1")
     assert state is not None
@@ -173,8 +174,16 @@ def test_stages_move_forward_with_transitions_and_drop_offs() -> None:
     assert state.first_reached["decision"] == T0 + 8 * 24 * 60 * MIN
     assert state.sessions == 5
     final = {r.session_id: r for r in out.sessions}
-    converted = [r for r in final.values() if r.converted]
-    assert len(converted) == 2
+    outcomes = [
+        (r.passed, r.dropped_off_at) for r in sorted(final.values(), key=lambda r: r.started_at)
+    ]
+    assert outcomes == [
+        ([], "awareness"),
+        (["awareness"], "consideration"),
+        ([], "consideration"),
+        (["consideration", "decision"], None),
+        (["decision", "retention"], None),
+    ]
 
 
 def test_an_idle_partition_closes_its_sessions_by_the_wall_clock() -> None:

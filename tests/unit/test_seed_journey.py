@@ -32,7 +32,7 @@ def test_seed_journey_stages_sessions_and_transitions() -> None:
         final[record.session_id] = record
     sessions = [
         (s.entry_event_id, s.exit_event_id, s.touchpoints, s.stage_at_start, s.stage_at_end,
-         s.converted, s.dropped_off_at)
+         s.converted, s.passed, s.dropped_off_at)
         for s in sorted(final.values(), key=lambda s: s.started_at)
     ]  # fmt: skip
     assert sessions == EXPECTED_SESSIONS
