@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 
 from pipeline.journeys.stages import StageModel
 from pipeline.journeys.state import CustomerState, PathStep, SessionState, session_id
+from pipeline.metrics.windows import WindowReport
 from schemas.outputs import (
     EnrichedTouchpoint,
     JourneySnapshot,
@@ -62,15 +63,21 @@ class Outputs:
     sessions: list[SessionRecord] = field(default_factory=list)
     transitions: list[StageTransition] = field(default_factory=list)
     journeys: list[JourneySnapshot] = field(default_factory=list)
+    settled: list[SessionRecord] = field(default_factory=list)  # closings (also in sessions)
+    reports: list[WindowReport] = field(default_factory=list)  # window counts, on ticks
 
     def __bool__(self) -> bool:
-        return bool(self.touchpoints or self.sessions or self.transitions or self.journeys)
+        return bool(
+            self.touchpoints or self.sessions or self.transitions or self.journeys or self.reports
+        )
 
     def extend(self, other: Outputs) -> None:
         self.touchpoints.extend(other.touchpoints)
         self.sessions.extend(other.sessions)
         self.transitions.extend(other.transitions)
         self.journeys.extend(other.journeys)
+        self.settled.extend(other.settled)
+        self.reports.extend(other.reports)
 
 
 def new_customer(customer_id: str, partition: int) -> CustomerState:
@@ -186,7 +193,9 @@ def _close(state: CustomerState, config: EngineConfig, out: Outputs) -> None:
     session.version += 1
     if _settle(session, config):
         out.transitions.append(_drop_off(state, session))
-    out.sessions.append(session.record(state.customer_id, "closed"))
+    record = session.record(state.customer_id, "closed")
+    out.sessions.append(record)
+    out.settled.append(record)
     state.recent = [*state.recent, session][-config.recent_sessions :]
     state.open = None
     state.journey_version += 1
@@ -231,7 +240,10 @@ def _apply_late(
     target.version += 1
     status: SessionStatus = "closed" if target.closed else "updated"
     out.touchpoints.append(_enriched(state, touchpoint, target, stage, is_late=True))
-    out.sessions.append(target.record(state.customer_id, status, is_late=True))
+    record = target.record(state.customer_id, status, is_late=True)
+    out.sessions.append(record)
+    if new:
+        out.settled.append(record)
     out.journeys.append(state.snapshot())
 
 

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from pipeline.journeys.engine import EngineConfig, Outputs, advance, due, evictable, receive
 from pipeline.journeys.state import CustomerState
+from pipeline.metrics.windows import WindowCounter, WindowReport, contributions
 from schemas.touchpoint import Touchpoint
 
 #: The clock source that stands for what the stored states had seen before a restart.
@@ -112,12 +113,15 @@ class JourneyPartition:
         store: StateStore,
         config: EngineConfig,
         clock: PartitionClock,
+        *,
+        counter: WindowCounter | None = None,
         budget: int = 1000,
     ) -> None:
         self.partition = partition
         self.store = store
         self.config = config
         self.clock = clock
+        self.counter = counter
         self.budget = budget  # most due customers handled per call; the rest next time
         self._due: list[tuple[datetime, str]] = []  # a heap; entries may be stale
         self._scheduled: dict[str, datetime] = {}  # the live entry of each customer
@@ -144,11 +148,33 @@ class JourneyPartition:
         self.store.put(state)
         self._schedule(state)
         out.extend(self._run_due(watermark))
+        self._count(out)
         return out
 
     def on_tick(self, wall: float) -> Outputs:
+        """Advance by the clock alone; report window counts (every tick, as a heartbeat)."""
         watermark = self.clock.watermark(wall)
-        return Outputs() if watermark is None else self._run_due(watermark)
+        out = Outputs() if watermark is None else self._run_due(watermark)
+        self._count(out)
+        self._report(watermark, out)
+        return out
+
+    def _count(self, out: Outputs) -> None:
+        if self.counter is not None:
+            self.counter.add(contributions(out.transitions, out.settled))
+
+    def _report(self, watermark: datetime | None, out: Outputs) -> None:
+        if self.counter is None:
+            return
+        partials = [] if watermark is None else self.counter.close(watermark)
+        out.reports.append(
+            WindowReport(
+                partition=self.partition,
+                has_data=watermark is not None,
+                emitted_until=self.counter.emitted_until(),
+                partials=partials,
+            )
+        )
 
     def flush(self) -> Outputs:
         """Release everything and close every session, as at the end of a replay.
@@ -163,7 +189,13 @@ class JourneyPartition:
         end = self.clock.max_event_time + horizon
         while self._due and self._due[0][0] <= end:
             out.extend(self._run_due(end))
+        self._count(out)
+        self._report(end + max(self._window_sizes(), default=timedelta(0)), out)
         return out
+
+    def _window_sizes(self) -> list[timedelta]:
+        sizes = self.counter.sizes if self.counter is not None else []
+        return [timedelta(seconds=size) for size in sizes]
 
     def _schedule(self, state: CustomerState) -> None:
         customer_id, when = state.customer_id, due(state, self.config)
