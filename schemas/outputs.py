@@ -95,3 +95,43 @@ class JourneySnapshot(BaseModel):
     last_event_id: str
     last_seen: UtcDatetime
     last_channel: str
+
+
+AlertStatus = Literal["firing", "resolved"]
+
+
+class Contributor(BaseModel):
+    """A channel, campaign or segment with more drop-offs than the baseline explains."""
+
+    model_config = _FROZEN
+
+    dimension: str
+    value: str
+    dropped: int
+    sessions: int
+    rate: float
+    excess: float  # drop-offs above what the baseline rate predicts for its sessions
+
+
+class DropoffAlert(BaseModel):
+    """A drop-off spike at a stage: fired once when it starts, resolved when it ends
+    (topic journeys.alerts, ClickHouse `alerts`, the webhook)."""
+
+    model_config = _FROZEN
+
+    alert_id: str  # the same for the firing and the resolution of one episode
+    status: AlertStatus
+    stage: str  # customers drop off here instead of moving on to next_stage
+    next_stage: str | None
+    window_size_seconds: int
+    window_start: UtcDatetime
+    window_end: UtcDatetime
+    episode_started_at: UtcDatetime
+    observed_rate: float
+    baseline_rate: float
+    sessions: int  # the volume: sessions at the stage in the window
+    dropped: int
+    z_score: float | None
+    p_value: float | None  # one-sided, of the rise over the baseline
+    severity: Literal["warning", "critical"]
+    contributors: list[Contributor]
