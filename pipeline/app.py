@@ -8,10 +8,12 @@ Usage:
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import faust
 from clickhouse_connect.driver.client import Client
+from pydantic import BaseModel
 
 from pipeline.errors import ConfigError
 from pipeline.ingest import deadletters
@@ -21,13 +23,25 @@ from pipeline.ingest.pii import PiiHasher
 from pipeline.journeys.agents import JourneyTopics, register_journey_agents
 from pipeline.journeys.engine import EngineConfig
 from pipeline.journeys.stages import StageModel
+from pipeline.metrics.agents import register_metrics_agents
+from pipeline.metrics.dropoff import DetectorConfig
+from pipeline.metrics.webhook import WebhookSender
+from pipeline.metrics.windows import WindowReport
 from pipeline.settings import Settings
 from pipeline.sink import rows
-from pipeline.sink.agents import RowOf, register_sink
+from pipeline.sink.agents import RowsOf, one_row, register_sink
 from pipeline.sink.clickhouse import TableWriter
 from pipeline.topics import TopicNames
 from pipeline.web import register_query_view
-from schemas.outputs import EnrichedTouchpoint, JourneySnapshot, SessionRecord, StageTransition
+from schemas.outputs import (
+    DropoffAlert,
+    EnrichedTouchpoint,
+    JourneySnapshot,
+    SessionRecord,
+    StageTransition,
+)
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def create_app(settings: Settings, clickhouse: Client, stage_model: StageModel) -> faust.App:
@@ -57,15 +71,26 @@ def create_app(settings: Settings, clickhouse: Client, stage_model: StageModel) 
         value_serializer="raw",
     )
     names = TopicNames(settings.kafka.topic_prefix)
-    lock = threading.Lock()  # one clickhouse-connect client, shared by sinks and queries
+    single = names.single_partition()
 
     def topic(name: str) -> faust.TopicT:
-        return app.topic(
-            name, key_type=bytes, value_type=bytes, partitions=settings.kafka.partitions
-        )
+        partitions = 1 if name in single else settings.kafka.partitions
+        return app.topic(name, key_type=bytes, value_type=bytes, partitions=partitions)
 
     dead_letter_topic = topic(names.dead_letter)
-    canonical_topic = topic(names.canonical)
+    journey_topics = JourneyTopics(
+        canonical=topic(names.canonical),
+        by_customer=topic(names.by_customer),
+        ticks=topic(names.ticks),
+        touchpoints=topic(names.journey_touchpoints),
+        sessions=topic(names.sessions),
+        transitions=topic(names.transitions),
+        customers=topic(names.customers),
+        window_reports=topic(names.window_reports),
+    )
+    alerts_topic = topic(names.alerts)
+
+    # raw channel events -> canonical touchpoints | dead letters
     register_normalizers(
         app,
         names,
@@ -80,44 +105,16 @@ def create_app(settings: Settings, clickhouse: Client, stage_model: StageModel) 
                 max_event_age=settings.ingest.max_event_age,
             ),
         ),
-        canonical=canonical_topic,
+        canonical=journey_topics.canonical,
         dead_letters=dead_letter_topic,
         partitions=settings.kafka.partitions,
     )
 
-    def sink(source: faust.TopicT, table: str, columns: Sequence[str], row_of: RowOf) -> None:
-        writer = TableWriter(clickhouse, table, columns, lock, settings.sink.retry_max_seconds)
-        register_sink(
-            app,
-            source,
-            writer=writer,
-            row_of=row_of,
-            batch_size=settings.sink.batch_size,
-            batch_seconds=settings.sink.batch_seconds,
-            # The dead-letter sink must not feed its own input.
-            dead_letters=None if source is dead_letter_topic else dead_letter_topic,
-        )
-
-    # raw bytes + reason headers -> dead_letters row
-    sink(
-        dead_letter_topic,
-        "dead_letters",
-        deadletters.COLUMNS,
-        lambda event: deadletters.parse_dead_letter(event.key, event.value, event.headers).row(),
-    )
+    # canonical touchpoints -> sessions, stages, journeys, window counts
     sessions = settings.sessions
-    outputs = JourneyTopics(
-        canonical=canonical_topic,
-        by_customer=topic(names.by_customer),
-        ticks=topic(names.ticks),
-        touchpoints=topic(names.journey_touchpoints),
-        sessions=topic(names.sessions),
-        transitions=topic(names.transitions),
-        customers=topic(names.customers),
-    )
     register_journey_agents(
         app,
-        outputs,
+        journey_topics,
         EngineConfig(
             stage_model=stage_model,
             inactivity_gap=sessions.inactivity_gap,
@@ -128,31 +125,101 @@ def create_app(settings: Settings, clickhouse: Client, stage_model: StageModel) 
         partitions=settings.kafka.partitions,
         idle_after=sessions.idle_after,
         idle_rate=sessions.idle_rate,
+        window_sizes=settings.windows.sizes,
     )
-    # output record (JSON) -> its table's row
+
+    # window reports -> final windows -> drop-off alerts (-> webhook)
+    alerts = settings.alerts
+    register_metrics_agents(
+        app,
+        journey_topics.window_reports,
+        alerts_topic,
+        partitions=settings.kafka.partitions,
+        stages=stage_model.stages,
+        sizes=[int(size.total_seconds()) for size in settings.windows.sizes],
+        config=DetectorConfig(
+            min_volume=alerts.min_volume,
+            significance=alerts.significance,
+            min_rise=alerts.min_rise,
+            resolve_after=alerts.resolve_after,
+            cooldown=alerts.cooldown,
+        ),
+        webhook=(
+            WebhookSender(
+                alerts.webhook_url.get_secret_value(),
+                alerts.webhook_format,
+                alerts.webhook_timeout,
+            )
+            if alerts.webhook_url is not None
+            else None
+        ),
+    )
+
+    # every output topic -> its ClickHouse table
+    lock = threading.Lock()  # one clickhouse-connect client, shared by sinks and queries
+
+    def sink(source: faust.TopicT, table: str, columns: tuple[str, ...], rows_of: RowsOf) -> None:
+        register_sink(
+            app,
+            source,
+            writer=TableWriter(clickhouse, table, columns, lock, settings.sink.retry_max_seconds),
+            rows_of=rows_of,
+            batch_size=settings.sink.batch_size,
+            batch_seconds=settings.sink.batch_seconds,
+            # The dead-letter sink must not feed its own input.
+            dead_letters=None if source is dead_letter_topic else dead_letter_topic,
+        )
+
     sink(
-        outputs.touchpoints,
-        "touchpoints",
-        rows.TOUCHPOINT_COLUMNS,
-        lambda event: rows.touchpoint_row(EnrichedTouchpoint.model_validate_json(event.value)),
+        dead_letter_topic,
+        "dead_letters",
+        deadletters.COLUMNS,
+        one_row(lambda e: deadletters.parse_dead_letter(e.key, e.value, e.headers).row()),
     )
-    sink(
-        outputs.sessions,
-        "sessions",
-        rows.SESSION_COLUMNS,
-        lambda event: rows.session_row(SessionRecord.model_validate_json(event.value)),
-    )
-    sink(
-        outputs.transitions,
-        "stage_transitions",
-        rows.TRANSITION_COLUMNS,
-        lambda event: rows.transition_row(StageTransition.model_validate_json(event.value)),
-    )
-    sink(
-        outputs.customers,
-        "journeys",
-        rows.JOURNEY_COLUMNS,
-        lambda event: rows.journey_row(JourneySnapshot.model_validate_json(event.value)),
-    )
+    outputs: list[tuple[faust.TopicT, str, tuple[str, ...], RowsOf]] = [
+        (
+            journey_topics.touchpoints,
+            "touchpoints",
+            rows.TOUCHPOINT_COLUMNS,
+            _decoded(EnrichedTouchpoint, rows.touchpoint_row),
+        ),
+        (
+            journey_topics.sessions,
+            "sessions",
+            rows.SESSION_COLUMNS,
+            _decoded(SessionRecord, rows.session_row),
+        ),
+        (
+            journey_topics.transitions,
+            "stage_transitions",
+            rows.TRANSITION_COLUMNS,
+            _decoded(StageTransition, rows.transition_row),
+        ),
+        (
+            journey_topics.customers,
+            "journeys",
+            rows.JOURNEY_COLUMNS,
+            _decoded(JourneySnapshot, rows.journey_row),
+        ),
+        (
+            journey_topics.window_reports,
+            "conversion_partials",
+            rows.PARTIAL_COLUMNS,
+            lambda e: rows.partial_rows(WindowReport.model_validate_json(e.value)),
+        ),
+        (alerts_topic, "alerts", rows.ALERT_COLUMNS, _decoded(DropoffAlert, rows.alert_row)),
+    ]
+    for source, table, columns, rows_of in outputs:
+        sink(source, table, columns, rows_of)
+
     register_query_view(app, clickhouse, lock)
     return app
+
+
+def _decoded(model: type[M], row_of: Callable[[M], tuple[object, ...]]) -> RowsOf:
+    """Rows from a record holding one JSON-encoded `model`."""
+
+    def rows_of(event: Any) -> list[tuple[object, ...]]:
+        return [row_of(model.model_validate_json(event.value))]
+
+    return rows_of

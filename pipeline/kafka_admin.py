@@ -12,7 +12,7 @@ Usage:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -26,13 +26,17 @@ def ensure_topics(
     names: Iterable[str],
     partitions: int,
     replication_factor: int,
+    overrides: Mapping[str, int] | None = None,
 ) -> list[str]:
     """Create the topics that are missing; returns those created.
+
+    Every topic gets `partitions`, except those `overrides` gives a count of their own.
 
     A topic that exists with a different partition count is an error: keyed state
     would be split differently from its changelog.
     """
     wanted = sorted(set(names))
+    layout = {name: (overrides or {}).get(name, partitions) for name in wanted}
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap_servers.split(","), client_id="journeys-admin"
@@ -45,24 +49,25 @@ def ensure_topics(
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 admin.create_topics(
-                    [NewTopic(name, partitions, replication_factor) for name in missing]
+                    [NewTopic(name, layout[name], replication_factor) for name in missing]
                 )
         present = [name for name in wanted if name in existing]
         if present:
-            _check_partitions(admin, present, partitions)
+            _check_partitions(admin, present, layout)
         return missing
     finally:
         admin.close()
 
 
-def _check_partitions(admin: KafkaAdminClient, names: list[str], partitions: int) -> None:
+def _check_partitions(admin: KafkaAdminClient, names: list[str], layout: Mapping[str, int]) -> None:
     wrong = []
     for description in admin.describe_topics(names):
-        count = len(description["partitions"])
-        if count != partitions:
-            wrong.append(f"{description['name']} has {count}")
+        name, count = description["name"], len(description["partitions"])
+        if count != layout[name]:
+            wrong.append(f"{name} has {count} (wants {layout[name]})")
     if wrong:
         raise ConfigError(
-            f"KAFKA_PARTITIONS is {partitions}, but " + ", ".join(wrong) + " partitions: "
-            "set KAFKA_PARTITIONS to match, or recreate the topics"
+            "topics exist with other partition counts than KAFKA_PARTITIONS gives: "
+            + ", ".join(wrong)
+            + ": set KAFKA_PARTITIONS to match, or recreate the topics"
         )

@@ -324,6 +324,32 @@ class AlertSettings(BaseSettings):
         lt=1,
         description="JOURNEYS_ALERTS_SIGNIFICANCE: p-value below which a rise is an alert.",
     )
+    min_rise: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description="JOURNEYS_ALERTS_MIN_RISE: smallest rise of the drop-off rate (0.05 = five "
+        "points) worth an alert, however significant.",
+    )
+    resolve_after: int = Field(
+        default=2,
+        ge=1,
+        description="JOURNEYS_ALERTS_RESOLVE_AFTER: normal windows in a row that end an episode.",
+    )
+    cooldown: int = Field(
+        default=3,
+        ge=0,
+        description="JOURNEYS_ALERTS_COOLDOWN: windows after a resolution before a new episode.",
+    )
+    webhook_format: Literal["json", "slack", "alertmanager"] = Field(
+        default="json",
+        description="JOURNEYS_ALERTS_WEBHOOK_FORMAT: json, slack or alertmanager payloads.",
+    )
+    webhook_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="JOURNEYS_ALERTS_WEBHOOK_TIMEOUT: seconds per webhook attempt.",
+    )
 
 
 class IngestSettings(BaseSettings):

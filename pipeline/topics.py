@@ -89,8 +89,15 @@ class TopicNames:
         return f"{self.prefix}journeys.ticks"
 
     @property
+    def window_reports(self) -> str:
+        # producer: the journey engine, per partition and tick (partial window counts)
+        # consumer: the merger (alerts), sink -> `conversion_partials`. One partition.
+        return f"{self.prefix}journeys.window-reports"
+
+    @property
     def alerts(self) -> str:
-        # producer: drop-off detection; consumer: sink -> `alerts`, webhook delivery
+        # producer: drop-off detection; consumer: sink -> `alerts`, webhook delivery.
+        # One partition: alerts are few and are read in order.
         return f"{self.prefix}journeys.alerts"
 
     def all_raw(self) -> list[str]:
@@ -108,5 +115,10 @@ class TopicNames:
             self.transitions,
             self.customers,
             self.ticks,
+            self.window_reports,
             self.alerts,
         ]
+
+    def single_partition(self) -> set[str]:
+        """Topics with one partition: low volume, read in order by a single consumer."""
+        return {self.window_reports, self.alerts}

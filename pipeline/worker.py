@@ -43,11 +43,13 @@ def run_worker(settings: Settings) -> None:
     publish_stage_model(client, stage_model.name, stage_model.stages)
     app = create_app(settings, client, stage_model)
     assert settings.kafka.bootstrap_servers is not None  # create_app checked
+    names = TopicNames(settings.kafka.topic_prefix)
     created = ensure_topics(
         settings.kafka.bootstrap_servers,
-        TopicNames(settings.kafka.topic_prefix).all(),
+        names.all(),
         settings.kafka.partitions,
         settings.kafka.replication_factor,
+        overrides=dict.fromkeys(names.single_partition(), 1),
     )
     if created:
         log.info("created topics: %s", ", ".join(created))

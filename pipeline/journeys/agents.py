@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -25,6 +26,7 @@ from pipeline.journeys.engine import EngineConfig, Outputs
 from pipeline.journeys.identity import customer_key
 from pipeline.journeys.partition import JourneyPartition, PartitionClock
 from pipeline.journeys.state import CustomerState
+from pipeline.metrics.windows import WindowCounter
 from schemas.outputs import EnrichedTouchpoint
 from schemas.touchpoint import Touchpoint
 
@@ -42,6 +44,7 @@ class JourneyTopics:
     sessions: faust.TopicT
     transitions: faust.TopicT
     customers: faust.TopicT
+    window_reports: faust.TopicT
 
 
 class TableStore:
@@ -67,6 +70,30 @@ class TableStore:
                 yield state
 
 
+class TableCounts:
+    """A CountStore over a Faust table, mirrored in memory for one partition's keys."""
+
+    def __init__(self, table: Any, partition: int) -> None:
+        self.table = table
+        mine = (f"c|{partition}|", f"v|{partition}|", f"e|{partition}|", f"f|{partition}")
+        self.mirror = {key: int(raw) for key, raw in list(table.items()) if key.startswith(mine)}
+
+    def get(self, key: str) -> int:
+        return self.mirror.get(key, 0)
+
+    def add(self, key: str, amount: int) -> None:
+        value = self.mirror.get(key, 0) + amount
+        self.mirror[key] = value
+        self.table[key] = str(value).encode()
+
+    def delete(self, key: str) -> None:
+        self.mirror.pop(key, None)
+        self.table.pop(key, None)
+
+    def keys(self, prefix: str) -> Iterable[str]:
+        return [key for key in self.mirror if key.startswith(prefix)]
+
+
 async def emit(out: Outputs, topics: JourneyTopics) -> None:
     """Send one step's outputs to their topics."""
     for touchpoint in out.touchpoints:
@@ -85,6 +112,10 @@ async def emit(out: Outputs, topics: JourneyTopics) -> None:
         await topics.customers.send(
             key=journey.customer_id.encode(), value=journey.model_dump_json().encode()
         )
+    for report in out.reports:
+        await topics.window_reports.send(
+            key=str(report.partition).encode(), value=report.model_dump_json().encode()
+        )
 
 
 def register_journey_agents(
@@ -95,6 +126,7 @@ def register_journey_agents(
     partitions: int,
     idle_after: float,
     idle_rate: float,
+    window_sizes: Sequence[timedelta],
     tick_seconds: float = 1.0,
 ) -> None:
     """Add the router, the engine, its table and its clock to `app`."""
@@ -105,13 +137,18 @@ def register_journey_agents(
         value_type=bytes,  # CustomerState as JSON (the app's serializers are raw)
     )
     store = TableStore(table)
+    counts = app.Table("window_counts", partitions=partitions, key_type=str, value_type=bytes)
     engines: dict[int, JourneyPartition] = {}
 
     def engine_for(partition: int) -> JourneyPartition:
         engine = engines.get(partition)
         if engine is None:
             clock = PartitionClock(config.allowed_lateness, idle_after, idle_rate)
-            engine = JourneyPartition(partition, store, config, clock)
+            # A window is final once every session that ended in it has closed.
+            counter = WindowCounter(
+                partition, TableCounts(counts, partition), window_sizes, config.inactivity_gap
+            )
+            engine = JourneyPartition(partition, store, config, clock, counter=counter)
             engine.rebuild(store.states(partition), time.monotonic())
             engines[partition] = engine
         return engine

@@ -24,8 +24,13 @@ from pipeline.sink.clickhouse import TableWriter
 
 log = logging.getLogger(__name__)
 
-#: Turns a received event into the table's column values (in the writer's order).
-RowOf = Callable[[Any], tuple[object, ...]]
+#: Turns a received event into rows of the table's column values (in the writer's order).
+RowsOf = Callable[[Any], list[tuple[object, ...]]]
+
+
+def one_row(row_of: Callable[[Any], tuple[object, ...]]) -> RowsOf:
+    """A RowsOf for records that make exactly one row."""
+    return lambda event: [row_of(event)]
 
 
 def register_sink(
@@ -33,7 +38,7 @@ def register_sink(
     topic: faust.TopicT,
     *,
     writer: TableWriter,
-    row_of: RowOf,
+    rows_of: RowsOf,
     batch_size: int,
     batch_seconds: float,
     dead_letters: faust.TopicT | None,
@@ -68,19 +73,26 @@ def register_sink(
         # events (noack: acked by hand, after the write) -> SourcedRow -> ClickHouse
         batches = stream.noack_take(batch_size, within=batch_seconds)  # type: ignore[attr-defined]  # missing from faust's StreamT stub
         async for events in batches:
-            rows, by_position = [], {}
+            rows: list[SourcedRow] = []
+            by_position: dict[tuple[int, int], Any] = {}
             for event in events:
                 message = event.message
                 by_position[(message.partition, message.offset)] = event
                 try:
-                    values = row_of(event)
+                    made = rows_of(event)
                 except Exception as error:  # a record that cannot be a row: dead letter
                     await refuse(event, f"cannot make a {writer.table} row: {error!r}")
                     continue
-                rows.append(SourcedRow(message.topic, message.partition, message.offset, values))
+                rows.extend(
+                    SourcedRow(message.topic, message.partition, message.offset, values, index)
+                    for index, values in enumerate(made)
+                )
             result = await writer.write(rows)
-            for row, reason in result.refused:
-                await refuse(by_position[(row.partition, row.offset)], reason)
+            refused_records = {
+                (row.partition, row.offset): reason for row, reason in result.refused
+            }
+            for position, reason in refused_records.items():
+                await refuse(by_position[position], reason)
             for event in events:
                 await stream.ack(event)
             log.debug("%s: %d rows in, %d written", writer.table, len(rows), result.written)

@@ -26,6 +26,7 @@ class SourcedRow:
     partition: int
     offset: int
     values: tuple[object, ...]
+    index: int = 0  # the n-th row made from one record (a record may make several)
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,12 @@ def plan_inserts(
     `stored` maps a source partition to the highest offset already in the table (absent:
     nothing stored). Duplicate offsets within the batch (a redelivery) are kept once.
     """
-    by_source: dict[TopicPartition, dict[int, SourcedRow]] = {}
+    by_source: dict[TopicPartition, dict[tuple[int, int], SourcedRow]] = {}
     for row in rows:
         source = (row.topic, row.partition)
         if row.offset <= stored.get(source, -1):
             continue
-        by_source.setdefault(source, {})[row.offset] = row
+        by_source.setdefault(source, {})[(row.offset, row.index)] = row
     return [
         PlannedInsert(table, source, [found[offset] for offset in sorted(found)])
         for source, found in sorted(by_source.items())

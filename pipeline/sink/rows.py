@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from schemas.outputs import EnrichedTouchpoint, JourneySnapshot, SessionRecord, StageTransition
+from pipeline.metrics.windows import WindowReport
+from schemas.outputs import (
+    DropoffAlert,
+    EnrichedTouchpoint,
+    JourneySnapshot,
+    SessionRecord,
+    StageTransition,
+)
 
 TOUCHPOINT_COLUMNS: tuple[str, ...] = (
     "event_id", "event_time", "received_at", "customer_id", "session_id", "stage", "sequence",
@@ -62,3 +69,34 @@ JOURNEY_COLUMNS: tuple[str, ...] = (
 
 def journey_row(j: JourneySnapshot) -> tuple[object, ...]:
     return tuple(getattr(j, column) for column in JOURNEY_COLUMNS)
+
+
+PARTIAL_COLUMNS: tuple[str, ...] = (
+    "window_size_seconds", "window_start", "partition", "dimension", "value", "stage",
+    "metric", "count", "version",
+)  # fmt: skip
+
+
+def partial_rows(report: WindowReport) -> list[tuple[object, ...]]:
+    """One row per count of every partial in a window report (none for a heartbeat)."""
+    return [
+        (p.size_seconds, p.window_start, p.partition, dimension, value, stage, metric, count,
+         p.version)
+        for p in report.partials
+        for dimension, value, stage, metric, count in p.counts
+    ]  # fmt: skip
+
+
+ALERT_COLUMNS: tuple[str, ...] = (
+    "alert_id", "status", "stage", "next_stage", "window_size_seconds", "window_start",
+    "window_end", "episode_started_at", "observed_rate", "baseline_rate", "sessions",
+    "dropped", "z_score", "p_value", "severity", "contributors",
+)  # fmt: skip
+
+
+def alert_row(a: DropoffAlert) -> tuple[object, ...]:
+    values = [getattr(a, column) for column in ALERT_COLUMNS[:-1]]
+    contributors = [
+        (c.dimension, c.value, c.dropped, c.sessions, c.rate, c.excess) for c in a.contributors
+    ]
+    return (*values, contributors)

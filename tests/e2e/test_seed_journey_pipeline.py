@@ -107,6 +107,27 @@ def test_seed_journey_in_order(
     worker = worker_factory(**FAST_IDLE)
     send(kafka_bootstrap, unique, seed_journey())
     expect_seed_result(worker)
+    # Hourly conversion counts: five stages entered; drop-offs at awareness (the landing
+    # page) and consideration (the popup and coupon sessions); passed: awareness once,
+    # then consideration, decision and retention in the purchase session, and retention
+    # twice more (the store purchase and the review).
+    totals = (
+        "SELECT stage, sum(entered) AS e, sum(passed) AS p, sum(dropped_off) AS d "
+        "FROM conversion_counts WHERE dimension = 'all' GROUP BY stage ORDER BY stage"
+    )
+    expected = [
+        {"stage": "advocacy", "e": 1, "p": 0, "d": 0},
+        {"stage": "awareness", "e": 1, "p": 1, "d": 1},
+        {"stage": "consideration", "e": 1, "p": 1, "d": 2},
+        {"stage": "decision", "e": 1, "p": 1, "d": 0},
+        {"stage": "retention", "e": 1, "p": 3, "d": 0},
+    ]
+    wait_until(lambda: worker.query(totals) == expected, 60, "the hourly conversion counts")
+    landing = worker.query(
+        "SELECT entered, dropped_off FROM conversion_counts WHERE dimension = 'all' "
+        "AND stage = 'awareness' AND window_start = '2026-03-01 12:00:00'"
+    )
+    assert landing == [{"entered": 1, "dropped_off": 1}]
 
 
 def test_seed_journey_reordered_within_the_lateness(

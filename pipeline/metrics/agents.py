@@ -1,0 +1,62 @@
+"""Metrics agents: merge the partitions' window reports, detect spikes, deliver alerts.
+
+journeys.window-reports (one partition) -> merge + detect -> journeys.alerts
+journeys.alerts -> webhook (in the background; never slows the pipeline)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+
+from pipeline.metrics.dropoff import DetectorConfig
+from pipeline.metrics.merge import SizeState, merge_report
+from pipeline.metrics.webhook import WebhookSender
+from pipeline.metrics.windows import WindowReport
+from schemas.outputs import DropoffAlert
+
+
+def register_metrics_agents(
+    app: faust.App,
+    reports: faust.TopicT,
+    alerts: faust.TopicT,
+    *,
+    partitions: int,
+    stages: tuple[str, ...],
+    sizes: Sequence[int],
+    config: DetectorConfig,
+    webhook: WebhookSender | None,
+) -> None:
+    """Add the merger (and the webhook delivery, when configured) to `app`."""
+    table = app.Table("window_merge", partitions=1, key_type=str, value_type=bytes)
+
+    async def merge(stream: Any) -> None:
+        # WindowReport -> merged final windows -> detector -> DropoffAlert
+        async for event in stream.events():
+            report = WindowReport.model_validate_json(event.value)
+            for size in sizes:
+                raw = table.get(str(size))
+                state = SizeState.model_validate_json(raw) if raw else SizeState(size_seconds=size)
+                before = state.model_dump_json()
+                raised = merge_report(state, report, partitions, stages, config)
+                after = state.model_dump_json()
+                if after != before:  # heartbeats mostly change nothing: no write
+                    table[str(size)] = after.encode()
+                for alert in raised:
+                    await alerts.send(
+                        key=alert.alert_id.encode(), value=alert.model_dump_json().encode()
+                    )
+
+    app.agent(reports, name="metrics.merge")(merge)
+    if webhook is None:
+        return
+
+    async def deliver(stream: Any) -> None:
+        # DropoffAlert -> the webhook's queue (never waits)
+        async for event in stream.events():
+            webhook.submit(DropoffAlert.model_validate_json(event.value))
+
+    app.agent(alerts, name="alerts.webhook")(deliver)
+    app.task(webhook.run)
