@@ -108,7 +108,8 @@ FROM
         customer_id,
         arrayStringConcat(
             arraySlice(arrayCompact(arrayMap(step -> step.3,
-                arraySort(step -> step.1, groupArray((event_time, event_id, channel))))), 1, 12),
+                arraySort(step -> (step.1, step.2), groupArray((event_time, event_id, channel))))),
+                1, 12),
             ' > ') AS path
     FROM v_touchpoints
     WHERE NOT is_bot
