@@ -81,6 +81,7 @@ def _announce(settings: Settings) -> None:
     web = f"http://{settings.worker.web_host}:{settings.worker.web_port}"
     out.print(f"ClickHouse: {settings.clickhouse.target.describe()}")
     out.print(f"Worker web endpoint: {web} (queries: POST {web}/query/)")
+    out.print('Ask it: journeys query "SELECT * FROM funnel_by_stage" (docs/analysts.md)')
 
 
 def _bootstrap(settings: Settings) -> str:
