@@ -127,10 +127,14 @@ def assess_window(
 def observe(
     history: StageHistory,
     window: WindowStat,
-    contributors: list[Contributor],
+    by_value: dict[tuple[str, str], tuple[int, int]],
     config: DetectorConfig,
 ) -> list[DropoffAlert]:
-    """Add one closed window to a stage's history; the alerts it raises or resolves."""
+    """Add one closed window to a stage's history; the alerts it raises or resolves.
+
+    `by_value` holds the window's (dropped, sessions) per (dimension, value), from which
+    a firing alert names the values that contribute most.
+    """
     start = window.start
     baseline = baseline_windows(history, start, config)
     test = assess_window(window.dropped, window.sessions, baseline, config)
@@ -145,9 +149,9 @@ def observe(
                 started_at=start,
             )
             history.episode = episode
-            alerts.append(
-                _alert(history, episode, "firing", window, test=test, contributors=contributors)
-            )
+            assert test is not None  # anomalous implies tested
+            top = contributors(by_value, test.baseline)
+            alerts.append(_alert(history, episode, "firing", window, test=test, contributors=top))
     elif anomalous:
         episode.normal_streak = 0
     else:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from pipeline.metrics.dropoff import DetectorConfig, StageHistory, WindowStat, contributors, observe
+from pipeline.metrics.dropoff import DetectorConfig, StageHistory, WindowStat, observe
 from pipeline.metrics.windows import WindowReport
 from schemas.outputs import DropoffAlert
 
@@ -94,8 +94,6 @@ def _final(
             for dimension, value, s, _ in merged
             if s == stage and dimension != "all"
         }
-        recent = [w for w in history.windows if not w.in_episode][-config.recent_windows :]
-        baseline = sorted(w.rate for w in recent)[len(recent) // 2] if recent else 0.0
         window = WindowStat(start=start, dropped=dropped, sessions=sessions)
-        alerts.extend(observe(history, window, contributors(by_value, baseline), config))
+        alerts.extend(observe(history, window, by_value, config))
     return alerts

@@ -69,7 +69,7 @@ def test_an_incident_raises_one_alert_and_resolves_once() -> None:
         sessions = 200
         dropped = sum(rng.random() < rate for _ in range(sessions))
         window = WindowStat(start=T0 + i * HOUR, dropped=dropped, sessions=sessions)
-        raised += [(i, a.status) for a in observe(stage, window, [], CONFIG)]
+        raised += [(i, a.status) for a in observe(stage, window, {}, CONFIG)]
     assert raised == [(48, "firing"), (55, "resolved")]  # two normal windows after 53
     assert stage.episode is None
 
@@ -80,7 +80,7 @@ def test_no_new_episode_during_the_cooldown() -> None:
     timeline = [0.2] * 24 + [0.8] + [0.2, 0.2] + [0.8] + [0.2] * 8 + [0.8]
     for i, rate in enumerate(timeline):
         window = WindowStat(start=T0 + i * HOUR, dropped=round(rate * 100), sessions=100)
-        statuses += [(i, a.status) for a in observe(stage, window, [], CONFIG)]
+        statuses += [(i, a.status) for a in observe(stage, window, {}, CONFIG)]
     # Fires at 24, resolves at 26; 27 is inside the 3-window cooldown; 36 fires again.
     assert statuses == [(24, "firing"), (26, "resolved"), (36, "firing")]
 
@@ -91,20 +91,20 @@ def test_daily_seasonality_is_not_an_alert() -> None:
     for i in range(24 * 9):  # nine days; at 03:00 the drop-off is always 0.6
         rate = 0.6 if i % 24 == 3 else 0.2
         window = WindowStat(start=T0 + i * HOUR, dropped=round(rate * 100), sessions=100)
-        alerts += observe(stage, window, [], CONFIG)
+        alerts += observe(stage, window, {}, CONFIG)
     # Only the first days alert at 03:00 (until a week of history shows it is normal).
     assert all(a.window_start < T0 + timedelta(days=7) for a in alerts)
     late = WindowStat(start=T0 + timedelta(days=9, hours=3), dropped=60, sessions=100)
-    assert not [a for a in observe(stage, late, [], CONFIG) if a.status == "firing"]
+    assert not [a for a in observe(stage, late, {}, CONFIG) if a.status == "firing"]
 
 
 def test_an_alert_says_what_an_on_call_person_needs() -> None:
     stage = history()
     for window in windows([0.2] * 24):
-        observe(stage, window, [], CONFIG)
-    top = contributors({("channel", "web"): (60, 70), ("channel", "app"): (10, 30)}, 0.2)
+        observe(stage, window, {}, CONFIG)
+    by_value = {("channel", "web"): (60, 70), ("channel", "app"): (10, 30)}
     spike = WindowStat(start=T0 + 24 * HOUR, dropped=70, sessions=100)
-    (alert,) = observe(stage, spike, top, CONFIG)
+    (alert,) = observe(stage, spike, by_value, CONFIG)
     assert (alert.stage, alert.next_stage, alert.status, alert.severity) == (
         "decision",
         "retention",
