@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 import faust
+from pydantic import BaseModel
 
 from pipeline.journeys.engine import EngineConfig, Outputs
 from pipeline.journeys.identity import customer_key
@@ -95,27 +96,17 @@ class TableCounts:
 
 
 async def emit(out: Outputs, topics: JourneyTopics) -> None:
-    """Send one step's outputs to their topics."""
-    for touchpoint in out.touchpoints:
-        await topics.touchpoints.send(
-            key=touchpoint.customer_id.encode(), value=touchpoint.model_dump_json().encode()
-        )
-    for session in out.sessions:
-        await topics.sessions.send(
-            key=session.session_id.encode(), value=session.model_dump_json().encode()
-        )
-    for transition in out.transitions:
-        await topics.transitions.send(
-            key=transition.customer_id.encode(), value=transition.model_dump_json().encode()
-        )
-    for journey in out.journeys:
-        await topics.customers.send(
-            key=journey.customer_id.encode(), value=journey.model_dump_json().encode()
-        )
-    for report in out.reports:
-        await topics.window_reports.send(
-            key=str(report.partition).encode(), value=report.model_dump_json().encode()
-        )
+    """Send one step's outputs to their topics, each keyed as its consumers need."""
+    batches: list[tuple[faust.TopicT, list[tuple[str, BaseModel]]]] = [
+        (topics.touchpoints, [(t.customer_id, t) for t in out.touchpoints]),
+        (topics.sessions, [(s.session_id, s) for s in out.sessions]),
+        (topics.transitions, [(t.customer_id, t) for t in out.transitions]),
+        (topics.customers, [(j.customer_id, j) for j in out.journeys]),
+        (topics.window_reports, [(str(r.partition), r) for r in out.reports]),
+    ]
+    for topic, records in batches:
+        for key, record in records:
+            await topic.send(key=key.encode(), value=record.model_dump_json().encode())
 
 
 def register_journey_agents(
