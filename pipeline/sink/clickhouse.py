@@ -19,10 +19,10 @@ import struct
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
+from clickhouse_connect.driver.insert import InsertContext
 from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception, wait_exponential
 
 from pipeline.clickhouse.client import quote_identifier
@@ -90,6 +90,7 @@ class TableWriter:
         self.lock = lock
         self.retry_max_seconds = retry_max_seconds
         self._stored: dict[TopicPartition, int] = {}
+        self._context: InsertContext | None = None
 
     def forget_watermarks(self) -> None:
         """Drop cached watermarks (after a rebalance another worker may have written)."""
@@ -136,10 +137,16 @@ class TableWriter:
         result.written += len(planned.rows)
 
     def _insert(self, planned: PlannedInsert) -> None:
-        settings: dict[str, Any] = {"insert_deduplication_token": planned.token}
-        self.client.insert(
-            self.table, planned.values(), column_names=self.columns, settings=settings
-        )
+        # One insert context per writer: clickhouse-connect otherwise asks ClickHouse for
+        # the table's columns (DESCRIBE) before every insert. The token must go in the
+        # context's settings: `insert(context=..., settings=...)` ignores the latter.
+        if self._context is None:
+            self._context = self.client.create_insert_context(
+                table=self.table, column_names=self.columns
+            )
+        self._context.settings["insert_deduplication_token"] = planned.token
+        self._context.data = planned.values()
+        self.client.insert(context=self._context)
 
     def _load_watermarks(self, wanted: set[TopicPartition]) -> None:
         missing = wanted - self._stored.keys()

@@ -76,3 +76,13 @@ def test_rows_clickhouse_refuses_are_handed_back_and_the_rest_stored(clickhouse:
     # Handled: the same batch again stores nothing and refuses nothing.
     again = asyncio.run(writer.write(batch))
     assert (again.written, again.refused) == (0, [])
+
+
+def test_the_insert_carries_its_offsets_token(clickhouse: Client) -> None:
+    """Same offsets, different bytes: only the token can tell it is the same insert."""
+    clickhouse.command(DDL)
+    writer = TableWriter(clickhouse, "facts", ["id"], threading.Lock())
+    asyncio.run(writer.write([SourcedRow("src", 0, o, (f"first-{o}",)) for o in range(3)]))
+    writer._stored[("src", 0)] = -1
+    asyncio.run(writer.write([SourcedRow("src", 0, o, (f"again-{o}",)) for o in range(3)]))
+    assert stored(clickhouse) == ["first-0", "first-1", "first-2"]
