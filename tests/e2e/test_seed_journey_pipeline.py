@@ -39,8 +39,11 @@ def when(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+WHERE = f"customer_id = '{CUSTOMER}'"
+
+
 def stored_result(worker: WorkerProcess) -> dict[str, object]:
-    where = f"customer_id = '{CUSTOMER}'"
+    where = WHERE
     transitions = worker.query(
         "SELECT kind, from_stage, to_stage, event_id, event_time FROM stage_transitions FINAL "
         f"WHERE {where} ORDER BY event_time, kind"
@@ -70,21 +73,22 @@ def stored_result(worker: WorkerProcess) -> dict[str, object]:
 
 def expect_seed_result(worker: WorkerProcess) -> None:
     def complete() -> bool:
-        rows = worker.query(
-            f"SELECT countIf(status = 'closed') AS closed FROM sessions FINAL "
-            f"WHERE customer_id = '{CUSTOMER}'"
-        )
-        return rows[0]["closed"] == len(EXPECTED_SESSIONS)
+        # Each table has its own sink: wait until every one has caught up.
+        counts = worker.query(
+            "SELECT"
+            f" (SELECT countIf(status = 'closed') FROM sessions FINAL WHERE {WHERE}) AS closed,"
+            f" (SELECT count() FROM touchpoints FINAL WHERE {WHERE}) AS touchpoints,"
+            f" (SELECT count() FROM stage_transitions FINAL WHERE {WHERE}) AS transitions,"
+            f" (SELECT max(sessions) FROM journeys FINAL WHERE {WHERE}) AS journey_sessions"
+        )[0]
+        return counts == {
+            "closed": len(EXPECTED_SESSIONS),
+            "touchpoints": 24,
+            "transitions": len(EXPECTED_TRANSITIONS),
+            "journey_sessions": len(EXPECTED_SESSIONS),
+        }
 
-    wait_until(complete, 90, "all six sessions closed in ClickHouse")
-    wait_until(
-        lambda: (
-            stored_result(worker)["journey"]
-            and stored_result(worker)["journey"][0]["sessions"] == 6
-        ),  # type: ignore[index]
-        30,
-        "the final journey snapshot",
-    )
+    wait_until(complete, 120, "every table caught up with the seed journey")
     result = stored_result(worker)
     assert result["transitions"] == EXPECTED_TRANSITIONS
     assert result["sessions"] == EXPECTED_SESSIONS
