@@ -115,19 +115,6 @@ def test_a_replayed_csv_export_gives_the_sessions_and_counts_worked_out_by_hand(
     assert "not-an-email" not in first.stdout + first.stderr
 
     wait_until(lambda: len(sessions(worker)) == 3, 120, "the three sessions closed")
-    import json as _j
-
-    time.sleep(30)
-    print(
-        _j.dumps(
-            worker.query(
-                "SELECT customer_id, status, version, entry_event_id, exit_event_id, touchpoints FROM sessions ORDER BY customer_id, version"
-            ),
-            indent=0,
-        )
-    )
-    print(worker.query("SELECT count() AS n FROM touchpoints"))
-    print(worker.log_tail(80))
     assert sessions(worker) == EXPECTED_SESSIONS
     wait_until(lambda: counts(worker) == EXPECTED_COUNTS, 60, "the conversion counts")
     stored = worker.query(
