@@ -36,6 +36,7 @@ Kind = Literal["text", "time", "decimal", "number", "scalar"]
 Unmapped = Literal["reject", "keep", "empty"]
 
 _LINE = "__line__"
+_KEY_LINES = "__key_lines__"
 _NESTED = ("campaign", "properties")
 
 #: Every field a column can feed, with how its values are read.
@@ -115,6 +116,9 @@ class _LineLoader(yaml.SafeLoader):
 def _with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
     mapping[_LINE] = node.start_mark.line + 1
+    mapping[_KEY_LINES] = {
+        loader.construct_object(key, deep=True): key.start_mark.line + 1 for key, _ in node.value
+    }
     return mapping
 
 
@@ -149,6 +153,7 @@ class _Checker:
 
     def mapping(self, document: dict[Any, Any]) -> Mapping:
         line = int(document.pop(_LINE, 1))
+        document.pop(_KEY_LINES, None)
         for key in document:
             if key not in _TOP_KEYS:
                 raise self.fail(line, str(key), f"unknown key; expected {_names(_TOP_KEYS)}")
@@ -173,6 +178,7 @@ class _Checker:
         if not isinstance(value, dict):
             raise self.fail(line, "csv", "expected a mapping (delimiter, quotechar, encoding)")
         line = int(value.pop(_LINE, line))
+        value.pop(_KEY_LINES, None)
         unknown = set(value) - {"delimiter", "quotechar", "encoding"}
         if unknown:
             raise self.fail(line, f"csv.{sorted(unknown)[0]}", "unknown key")
@@ -197,9 +203,10 @@ class _Checker:
 
     def rules(self, fields: dict[Any, Any]) -> tuple[FieldRule, ...]:
         line = int(fields.pop(_LINE, 1))
+        key_lines = fields.pop(_KEY_LINES, {})
         rules = []
         for target, spec in fields.items():
-            rules.append(self.rule(str(target), spec, line))
+            rules.append(self.rule(str(target), spec, int(key_lines.get(target, line))))
         mapped = {rule.target for rule in rules}
         for required in REQUIRED:
             if required not in mapped:
@@ -220,6 +227,7 @@ class _Checker:
         if not isinstance(spec, dict):
             raise self.fail(line, key, "expected a column name or a mapping with column or const")
         line = int(spec.pop(_LINE, line))
+        spec.pop(_KEY_LINES, None)
         unknown = set(spec) - _RULE_KEYS
         if unknown:
             raise self.fail(
@@ -279,6 +287,7 @@ class _Checker:
         if not isinstance(value, dict):
             raise self.fail(line, key, "expected a mapping of file value -> canonical value")
         line = int(value.pop(_LINE, line))
+        value.pop(_KEY_LINES, None)
         table: dict[str, object] = {}
         for raw, mapped in value.items():
             if isinstance(raw, bool) or not isinstance(raw, str | int | float):
