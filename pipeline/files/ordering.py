@@ -17,7 +17,6 @@ Usage:
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TypeVar
@@ -60,10 +59,3 @@ def merge(streams: Iterable[Iterable[T]], key: Callable[[T], datetime]) -> Itera
     )
     for *_, item in heapq.merge(*numbered, key=lambda entry: entry[:3]):
         yield item
-
-
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Lists of up to `size` items."""
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
