@@ -11,6 +11,7 @@ Kafka refused rows, or `--strict` was given and any row was rejected.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -42,6 +43,8 @@ from pipeline.topics import TopicNames
 
 #: Rejected rows printed one by one; the rest are only counted in the summary.
 SHOW_REJECTED = 20
+#: Seconds between redraws of the progress bar.
+_REDRAW = 0.1
 
 
 def sources(files: list[Path], mappings: list[Path]) -> list[Source]:
@@ -57,16 +60,27 @@ def sources(files: list[Path], mappings: list[Path]) -> list[Source]:
 
 
 class _Bar:
-    """The rich progress bar, and the first rejected rows printed above it."""
+    """The rich progress bar (redrawn at most ten times a second) and the first rejected
+    rows, printed above it."""
 
     def __init__(self, progress: Progress, task: TaskID, console: Console) -> None:
         self.progress, self.task, self.console = progress, task, console
         self.shown = 0
+        self.done = self.pending = 0
+        self.started = self.drawn = time.monotonic()
 
     def advance(self, rows: int) -> None:
-        self.progress.advance(self.task, rows)
-        rate = self.progress.tasks[0].speed
-        self.progress.update(self.task, rate=f"{rate:,.0f}/s" if rate else "")
+        self.pending += rows
+        now = time.monotonic()
+        if now - self.drawn >= _REDRAW:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self.done += self.pending
+        rate = self.done / (now - self.started) if now > self.started else 0.0
+        self.progress.update(self.task, advance=self.pending, rate=f"{rate:,.0f}/s")
+        self.pending, self.drawn = 0, now
 
     def rejected(self, rejection: Rejection) -> None:
         self.shown += 1
@@ -126,6 +140,7 @@ def run_replay(
         summary = replay_files(
             replayed, sink, normalizer_for(settings), topic, options=options, progress=bar
         )
+        bar.flush()
     print_summary(console, summary, dry_run=dry_run, topic=topic, dead_letter=names.dead_letter)
     if not summary.complete or (strict and summary.rejected):
         return 1

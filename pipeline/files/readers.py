@@ -64,11 +64,19 @@ class Reader(Protocol):
 
 
 def file_format(path: Path, mapping: Mapping) -> FileFormat:
-    """The mapping's format, else the one the file's extension names."""
-    if mapping.format is not None:
-        return mapping.format
+    """The format the file's extension names, else the mapping's `format:`.
+
+    A file whose extension names another format than the mapping is refused: it is
+    almost always the wrong mapping for that file.
+    """
     suffixes = path.suffixes[-2:] if path.suffix == ".gz" else path.suffixes[-1:]
     found = _SUFFIXES.get(suffixes[0].lower()) if suffixes else None
+    if found is not None and mapping.format is not None and found != mapping.format:
+        raise ConfigError(
+            f"{path}: the name says {found} but {mapping.path} reads {mapping.format}: "
+            "is it the right mapping for this file?"
+        )
+    found = found or mapping.format
     if found is None:
         raise ConfigError(
             f"{path}: cannot tell the format from the name: use .csv, .jsonl or .parquet, "
@@ -176,7 +184,7 @@ class CsvReader:
                     yield Row(
                         reader.line_num,
                         dict(zip(self.header, cells, strict=False)),
-                        f"has {len(cells)} cells, the header has {width}",
+                        f"wrong number of cells: {len(cells)}, the header has {width}",
                     )
                     continue
                 yield Row(

@@ -62,10 +62,12 @@ class Problem:
         return f"{self._where()}{self.reason}"
 
     def category(self) -> str:
-        """What the summary counts rejections by."""
-        where = f" {self.field}" if self.field else ""
+        """What the summary counts rejections by: the field and column, else the reason's
+        first clause (e.g. "not valid JSON")."""
+        if self.field is None:
+            return f"{self.error_type}: {self.reason.split(':')[0]}"
         column = f" (column {self.column!r})" if self.column is not None else ""
-        return f"{self.error_type}{where}{column}"
+        return f"{self.error_type} {self.field}{column}"
 
 
 class RowError(ValueError):

@@ -139,7 +139,7 @@ def test_rejected_rows_become_dead_letters_naming_file_line_and_column(tmp_path:
          "f0.csv line 3: column 'what' -> action: not in the value map (known: view, visit)"),
         (TOPIC, -1, 4, "InvalidPersonalData",
          "f0.csv line 4: column 'mail' -> email: not an email address"),
-        (TOPIC, -1, 5, "MappingError", "f0.csv line 5: has 2 cells, the header has 4"),
+        (TOPIC, -1, 5, "MappingError", "f0.csv line 5: wrong number of cells: 2, the header has 4"),
     ]  # fmt: skip
     # The raw value: the row as read (mapping failed) or as mapped (the pipeline refused).
     assert json.loads(sink.dead_letters[0].raw_value) == {
@@ -154,7 +154,7 @@ def test_rejected_rows_become_dead_letters_naming_file_line_and_column(tmp_path:
     assert dict(summary.reasons) == {
         "MappingError action (column 'what')": 1,
         "InvalidPersonalData email (column 'mail')": 1,
-        "MappingError": 1,
+        "MappingError: wrong number of cells": 1,
     }
     assert seen.advanced == 4 and summary.complete
 

@@ -45,7 +45,7 @@ def test_a_csv_row_with_the_wrong_number_of_cells_is_a_bad_row(tmp_path: Path) -
     path = tmp_path / "a.csv"
     path.write_text("ts,user\n2026-03-01T10:00:00Z,u-1,extra\n")
     (row,) = open_reader(path, mapping(tmp_path)).rows()
-    assert (row.number, row.error) == (2, "has 3 cells, the header has 2")
+    assert (row.number, row.error) == (2, "wrong number of cells: 3, the header has 2")
 
 
 def test_csv_dialect_and_tsv(tmp_path: Path) -> None:
@@ -144,6 +144,8 @@ def test_formats_come_from_the_mapping_or_the_name(tmp_path: Path) -> None:
     assert file_format(Path("x.txt"), mapping(tmp_path, "format: jsonl\n")) == "jsonl"
     with pytest.raises(ConfigError, match="cannot tell the format"):
         file_format(Path("x.txt"), plain)
+    with pytest.raises(ConfigError, match=r"x.csv: the name says csv but .*map.yml reads jsonl"):
+        file_format(Path("x.csv"), mapping(tmp_path, "format: jsonl\n"))
     bad = tmp_path / "bad.parquet"
     bad.write_text("not parquet")
     with pytest.raises(ConfigError, match="not a readable Parquet file"):
