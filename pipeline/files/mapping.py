@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -250,6 +251,9 @@ class _Checker:
             raise self.fail(line, f"{key}.unmapped", "must be reject, keep or empty")
         if target != "event_time" and {"format", "timezone"} & set(spec):
             raise self.fail(line, key, "format and timezone apply to event_time only")
+        for name in ("const", "default"):
+            if spec.get(name) is not None and not _fits(kind, spec[name]):
+                raise self.fail(line, f"{key}.{name}", f"{spec[name]!r} is not a {kind} value")
         return FieldRule(
             target=target,
             kind=kind,
@@ -342,6 +346,19 @@ class _Checker:
                 raise self.fail(
                     action_rule.line, "fields.action", f"{action!r} is not an action of {where}"
                 )
+
+
+def _fits(kind: Kind, value: object) -> bool:
+    """Whether a constant or default can be a value of `kind` (checked once, at load)."""
+    if isinstance(value, dict | list):
+        return False
+    if kind in ("decimal", "number"):
+        try:
+            Decimal(str(value))
+        except InvalidOperation:
+            return False
+        return not isinstance(value, bool)
+    return True
 
 
 def _produced(rule: FieldRule) -> set[object] | None:

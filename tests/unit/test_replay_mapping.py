@@ -130,6 +130,11 @@ fields:
         ),
         (MINIMAL + "  user_id: {column: u, colour: red}\n", r"fields.user_id.colour: unknown key"),
         (MINIMAL + "  user_id: {column: u, unmapped: drop}\n", r"must be reject, keep or empty"),
+        (MINIMAL + "  score: {const: high}\n", r"fields.score.const: 'high' is not a number value"),
+        (
+            MINIMAL + "  revenue: {column: r, default: [1]}\n",
+            r"fields.revenue.default: \[1\] is not",
+        ),
         ("csv: {delimiter: ';;'}\n" + MINIMAL, r"csv.delimiter: must be one character"),
         ("csv: {encoding: klingon}\n" + MINIMAL, r"csv.encoding: unknown encoding 'klingon'"),
         ("fields: {a: [\n", r"map.yml:\d+: not valid YAML"),
