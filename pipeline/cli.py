@@ -1,7 +1,8 @@
 """The `journeys` command.
 
 Usage:
-    journeys up                       local Kafka (unless configured) + migrations + worker
+    journeys up [--demo]              local Kafka (unless configured) + migrations + worker
+    journeys generate                 demo traffic to the raw topics (or --out DIR)
     journeys worker                   the Faust worker alone (needs KAFKA_BOOTSTRAP_SERVERS)
     journeys kafka start|stop|status  a local broker in the background
     journeys migrate                  apply ClickHouse migrations
@@ -15,6 +16,7 @@ import csv
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -131,6 +133,85 @@ def dlq_replay(
     )
     for name, count in sorted(summary.by_topic.items()):
         out.print(f"  {name}: {count}")
+
+
+@app.command()
+def generate(
+    seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 42,
+    customers_per_day: Annotated[float, typer.Option(min=0, help="New customers a day.")] = 500,
+    days: Annotated[float, typer.Option(min=0, help="How much traffic (event time).")] = 3,
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"],
+            help="Event time of the first arrival (UTC when no offset); default: DAYS ago.",
+        ),
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Do not stop: catch up with now, then go on live.")
+    ] = False,
+    speed: Annotated[
+        float, typer.Option(min=0, help="Event time per wall-clock time (0: as fast as possible).")
+    ] = 0,
+    rate: Annotated[float, typer.Option(min=0, help="At most this many events/s (0: no cap).")] = 0,
+    bots: Annotated[float, typer.Option(min=0, max=1, help="Share of crawler visitors.")] = 0.03,
+    malformed: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of broken records.")
+    ] = 0.002,
+    late: Annotated[
+        float, typer.Option(min=0, max=1, help="Share delivered out of order (within lateness).")
+    ] = 0.02,
+    very_late: Annotated[
+        float, typer.Option(min=0, max=1, help="Share delivered after the allowed lateness.")
+    ] = 0.002,
+    incident: Annotated[
+        list[str] | None,
+        typer.Option(help="STAGE@START+HOURSh=DROPOFF, e.g. decision@2026-03-10T00:00Z+48h=0.7."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write <channel>.jsonl files here instead of to Kafka."),
+    ] = None,
+    max_events: Annotated[int | None, typer.Option(min=1, help="Stop after this many.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Demo traffic: customers with personas walking multi-channel journeys, as raw events."""
+    from pipeline.generator.commands import run_generate
+    from pipeline.generator.incidents import Incident
+    from pipeline.generator.traffic import TrafficConfig, time_range
+
+    begin, end = time_range(
+        start.replace(tzinfo=start.tzinfo or UTC) if start else None, days, live, datetime.now(UTC)
+    )
+    config = TrafficConfig(
+        start=begin,
+        end=end,
+        seed=seed,
+        customers_per_day=customers_per_day,
+        bots=bots,
+        malformed=malformed,
+        late=late,
+        very_late=very_late,
+        incidents=tuple(Incident.parse(spec) for spec in incident or ()),
+    )
+    settings = _settings()
+    summary = run_generate(
+        config,
+        out=out_dir,
+        bootstrap=None if out_dir else _bootstrap(settings),
+        settings=settings,
+        speed=speed or None,
+        rate=rate or None,
+        limit=max_events,
+        console=None if quiet else err,
+    )
+    where = str(out_dir) if out_dir else "the raw topics"
+    out.print(
+        f"sent {summary.events} events to {where} ({summary.malformed} deliberately broken), "
+        f"event time {summary.first:%Y-%m-%d %H:%M} .. {summary.last:%Y-%m-%d %H:%M} UTC"
+        if summary.first and summary.last
+        else "sent nothing: no customer arrived in that time"
+    )
 
 
 @app.command()
