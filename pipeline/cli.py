@@ -15,6 +15,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
+import signal
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -53,30 +55,69 @@ def _setup_logging(level: str = "info") -> None:
     )
     # kafka-python narrates every connection at INFO.
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # Faust warns each time its producer buffer fills and is flushed: flow control at
+    # work, not a fault.
+    logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
 
 
 @app.command()
-def up() -> None:
+def up(
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Also generate demo traffic (a week, 600x, then live)."),
+    ] = False,
+    summary_every: Annotated[
+        float, typer.Option(min=0, help="Seconds between live summaries (0: none).")
+    ] = 10,
+) -> None:
     """Run the pipeline: a local Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is set,
-    ClickHouse migrations, and the worker. Ctrl-C stops everything."""
+    ClickHouse migrations, the worker and, with --demo, demo traffic. Ctrl-C stops all."""
     from pipeline.localstack.kafka import LocalKafka
-    from pipeline.worker import run_worker
 
+    if demo:
+        # Demo time runs 600x faster than the wall clock: a raw partition quiet for a few
+        # seconds is idle, or it would hold sessions open for hours of demo time.
+        os.environ.setdefault("JOURNEYS_SESSIONS_IDLE_AFTER", "5")
+        os.environ.setdefault("JOURNEYS_WORKER_LOG_LEVEL", "warning")  # the summary speaks
     settings = _settings()
     _setup_logging(settings.worker.log_level)
     if settings.kafka.bootstrap_servers is not None:
         out.print(f"Using Kafka at {settings.kafka.bootstrap_servers}")
-        _announce(settings)
-        run_worker(settings)
+        _run(settings, demo, summary_every)
         return
     out.print("Starting a local Kafka broker (first run downloads the jars once)...")
     local = settings.local
     with LocalKafka(local.kafka_dir, local.cache_dir, local.kafka_heap) as kafka:
         out.print(f"Kafka is up at [bold]{kafka.bootstrap_servers}[/] (data in {kafka.data_dir})")
-        settings = _settings(kafka={"bootstrap_servers": kafka.bootstrap_servers})
-        _announce(settings)
-        run_worker(settings)
+        _run(_settings(kafka={"bootstrap_servers": kafka.bootstrap_servers}), demo, summary_every)
     out.print("Stopped the worker and the local broker.")
+
+
+def _run(settings: Settings, demo: bool, summary_every: float) -> None:
+    """The worker in this process; demo traffic in a child process while it runs."""
+    from pipeline.generator.process import DemoTraffic, start_demo_traffic, stop_process
+    from pipeline.worker import run_worker
+
+    _announce(settings)
+    assert settings.kafka.bootstrap_servers is not None
+    traffic = None
+    if demo:
+        shape = DemoTraffic()
+        out.print(
+            f"Demo traffic: {shape.customers_per_day:,.0f} new customers a day, the last "
+            f"{shape.days:g} days replayed {shape.speed:g}x faster than real time, then live"
+        )
+        traffic = start_demo_traffic(settings.kafka.bootstrap_servers, shape)
+    try:
+        run_worker(settings, summary_every or None)
+    finally:
+        if traffic is not None:
+            stop_process(traffic)
+            out.print("Stopped the demo traffic.")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _announce(settings: Settings) -> None:
@@ -195,16 +236,21 @@ def generate(
         incidents=tuple(Incident.parse(spec) for spec in incident or ()),
     )
     settings = _settings()
-    summary = run_generate(
-        config,
-        out=out_dir,
-        bootstrap=None if out_dir else _bootstrap(settings),
-        settings=settings,
-        speed=speed or None,
-        rate=rate or None,
-        limit=max_events,
-        console=None if quiet else err,
-    )
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: flush what was produced
+    try:
+        summary = run_generate(
+            config,
+            out=out_dir,
+            bootstrap=None if out_dir else _bootstrap(settings),
+            settings=settings,
+            speed=speed or None,
+            rate=rate or None,
+            limit=max_events,
+            console=None if quiet else err,
+        )
+    except KeyboardInterrupt:
+        err.print("generator stopped")
+        return
     where = str(out_dir) if out_dir else "the raw topics"
     out.print(
         f"sent {summary.events} events to {where} ({summary.malformed} deliberately broken), "
