@@ -36,8 +36,8 @@ tools: ## install Java 17+, Maven and docker-compose from apt where missing
 	  fi; \
 	fi
 
-up: install tools ## run the pipeline on the local stack (real Kafka + embedded ClickHouse)
-	$(BIN)/journeys up
+up: install tools ## the pipeline with demo traffic on the local stack (real Kafka + embedded ClickHouse)
+	$(BIN)/journeys up --demo
 
 lint: install ## ruff: style and common bugs
 	$(BIN)/ruff check pipeline schemas tests

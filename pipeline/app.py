@@ -7,14 +7,20 @@ Usage:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import faust
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from pydantic import BaseModel
+from rich.console import Console
 
+from pipeline.clickhouse.client import READ_ONLY
 from pipeline.errors import ConfigError
 from pipeline.ingest import deadletters
 from pipeline.ingest.agents import register_normalizers
@@ -30,6 +36,7 @@ from pipeline.settings import Settings
 from pipeline.sink import rows
 from pipeline.sink.agents import RowsOf, one_row, register_sink
 from pipeline.sink.clickhouse import TableWriter
+from pipeline.summary import Summary, collect, render
 from pipeline.topics import TopicNames
 from pipeline.web import register_query_view
 from schemas.outputs import (
@@ -41,10 +48,17 @@ from schemas.outputs import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, clickhouse: Client, stage_model: StageModel) -> faust.App:
-    """A Faust app with every agent of the pipeline registered."""
+def create_app(
+    settings: Settings,
+    clickhouse: Client,
+    stage_model: StageModel,
+    summary_every: float | None = None,
+) -> faust.App:
+    """A Faust app with every agent of the pipeline registered; with `summary_every`,
+    it also prints a live summary that often (seconds)."""
     if settings.kafka.bootstrap_servers is None:
         raise ConfigError(
             "KAFKA_BOOTSTRAP_SERVERS is not set: the worker needs a broker "
@@ -202,7 +216,49 @@ def create_app(settings: Settings, clickhouse: Client, stage_model: StageModel) 
         sink(source, table, columns, rows_of)
 
     register_query_view(app, clickhouse, lock)
+    if summary_every:
+        smallest = int(min(settings.windows.sizes).total_seconds())
+        _print_summaries(
+            app,
+            clickhouse=clickhouse,
+            lock=lock,
+            every=summary_every,
+            stages=stage_model.stages,
+            window_size=smallest,
+        )
     return app
+
+
+def _print_summaries(
+    app: faust.App,
+    *,
+    clickhouse: Client,
+    lock: threading.Lock,
+    every: float,
+    stages: Sequence[str],
+    window_size: int,
+) -> None:
+    """Print what ClickHouse holds every `every` seconds (see pipeline.summary)."""
+    console = Console(highlight=False)
+    last: list[Summary] = []
+
+    def ask(sql: str) -> Sequence[Sequence[Any]]:
+        with lock:
+            return clickhouse.query(sql, settings=READ_ONLY).result_rows
+
+    async def print_summary() -> None:
+        previous = last[-1] if last else None
+        try:
+            summary = await asyncio.to_thread(
+                collect, ask, time.time(), stages, window_size, previous
+            )
+        except DriverError as error:
+            log.warning("summary skipped: %s", error)
+            return
+        last[:] = [summary]
+        console.print(render(summary, stages))
+
+    app.timer(interval=every)(print_summary)
 
 
 def _decoded(model: type[M], row_of: Callable[[M], tuple[object, ...]]) -> RowsOf:

@@ -1,7 +1,8 @@
 """The `journeys` command.
 
 Usage:
-    journeys up                       local Kafka (unless configured) + migrations + worker
+    journeys up [--demo]              local Kafka (unless configured) + migrations + worker
+    journeys generate                 demo traffic to the raw topics (or --out DIR)
     journeys worker                   the Faust worker alone (needs KAFKA_BOOTSTRAP_SERVERS)
     journeys kafka start|stop|status  a local broker in the background
     journeys migrate                  apply ClickHouse migrations
@@ -15,7 +16,10 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
+import signal
 import sys
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -52,30 +56,69 @@ def _setup_logging(level: str = "info") -> None:
     )
     # kafka-python narrates every connection at INFO.
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # Faust warns each time its producer buffer fills and is flushed: flow control at
+    # work, not a fault.
+    logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
 
 
 @app.command()
-def up() -> None:
+def up(
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Also generate demo traffic (a week, 600x, then live)."),
+    ] = False,
+    summary_every: Annotated[
+        float, typer.Option(min=0, help="Seconds between live summaries (0: none).")
+    ] = 10,
+) -> None:
     """Run the pipeline: a local Kafka broker unless KAFKA_BOOTSTRAP_SERVERS is set,
-    ClickHouse migrations, and the worker. Ctrl-C stops everything."""
+    ClickHouse migrations, the worker and, with --demo, demo traffic. Ctrl-C stops all."""
     from pipeline.localstack.kafka import LocalKafka
-    from pipeline.worker import run_worker
 
+    if demo:
+        # Demo time runs 600x faster than the wall clock: a raw partition quiet for a few
+        # seconds is idle, or it would hold sessions open for hours of demo time.
+        os.environ.setdefault("JOURNEYS_SESSIONS_IDLE_AFTER", "5")
+        os.environ.setdefault("JOURNEYS_WORKER_LOG_LEVEL", "warning")  # the summary speaks
     settings = _settings()
     _setup_logging(settings.worker.log_level)
     if settings.kafka.bootstrap_servers is not None:
         out.print(f"Using Kafka at {settings.kafka.bootstrap_servers}")
-        _announce(settings)
-        run_worker(settings)
+        _run(settings, demo, summary_every)
         return
     out.print("Starting a local Kafka broker (first run downloads the jars once)...")
     local = settings.local
     with LocalKafka(local.kafka_dir, local.cache_dir, local.kafka_heap) as kafka:
         out.print(f"Kafka is up at [bold]{kafka.bootstrap_servers}[/] (data in {kafka.data_dir})")
-        settings = _settings(kafka={"bootstrap_servers": kafka.bootstrap_servers})
-        _announce(settings)
-        run_worker(settings)
+        _run(_settings(kafka={"bootstrap_servers": kafka.bootstrap_servers}), demo, summary_every)
     out.print("Stopped the worker and the local broker.")
+
+
+def _run(settings: Settings, demo: bool, summary_every: float) -> None:
+    """The worker in this process; demo traffic in a child process while it runs."""
+    from pipeline.generator.process import DemoTraffic, start_demo_traffic, stop_process
+    from pipeline.worker import run_worker
+
+    _announce(settings)
+    assert settings.kafka.bootstrap_servers is not None
+    traffic = None
+    if demo:
+        shape = DemoTraffic()
+        out.print(
+            f"Demo traffic: {shape.customers_per_day:,.0f} new customers a day, the last "
+            f"{shape.days:g} days replayed {shape.speed:g}x faster than real time, then live"
+        )
+        traffic = start_demo_traffic(settings.kafka.bootstrap_servers, shape)
+    try:
+        run_worker(settings, summary_every or None)
+    finally:
+        if traffic is not None:
+            stop_process(traffic)
+            out.print("Stopped the demo traffic.")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _announce(settings: Settings) -> None:
@@ -190,6 +233,90 @@ def replay(
         out=out,
     )
     raise typer.Exit(code)
+
+
+@app.command()
+def generate(
+    seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 42,
+    customers_per_day: Annotated[float, typer.Option(min=0, help="New customers a day.")] = 500,
+    days: Annotated[float, typer.Option(min=0, help="How much traffic (event time).")] = 3,
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"],
+            help="Event time of the first arrival (UTC when no offset); default: DAYS ago.",
+        ),
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Do not stop: catch up with now, then go on live.")
+    ] = False,
+    speed: Annotated[
+        float, typer.Option(min=0, help="Event time per wall-clock time (0: as fast as possible).")
+    ] = 0,
+    rate: Annotated[float, typer.Option(min=0, help="At most this many events/s (0: no cap).")] = 0,
+    bots: Annotated[float, typer.Option(min=0, max=1, help="Share of crawler visitors.")] = 0.03,
+    malformed: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of broken records.")
+    ] = 0.002,
+    late: Annotated[
+        float, typer.Option(min=0, max=1, help="Share delivered out of order (within lateness).")
+    ] = 0.02,
+    very_late: Annotated[
+        float, typer.Option(min=0, max=1, help="Share delivered after the allowed lateness.")
+    ] = 0.002,
+    incident: Annotated[
+        list[str] | None,
+        typer.Option(help="STAGE@START+HOURSh=DROPOFF, e.g. decision@2026-03-10T00:00Z+48h=0.7."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write <channel>.jsonl files here instead of to Kafka."),
+    ] = None,
+    max_events: Annotated[int | None, typer.Option(min=1, help="Stop after this many.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Demo traffic: customers with personas walking multi-channel journeys, as raw events."""
+    from pipeline.generator.commands import run_generate
+    from pipeline.generator.incidents import Incident
+    from pipeline.generator.traffic import TrafficConfig, time_range
+
+    begin, end = time_range(
+        start.replace(tzinfo=start.tzinfo or UTC) if start else None, days, live, datetime.now(UTC)
+    )
+    config = TrafficConfig(
+        start=begin,
+        end=end,
+        seed=seed,
+        customers_per_day=customers_per_day,
+        bots=bots,
+        malformed=malformed,
+        late=late,
+        very_late=very_late,
+        incidents=tuple(Incident.parse(spec) for spec in incident or ()),
+    )
+    settings = _settings()
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C: flush what was produced
+    try:
+        summary = run_generate(
+            config,
+            out=out_dir,
+            bootstrap=None if out_dir else _bootstrap(settings),
+            settings=settings,
+            speed=speed or None,
+            rate=rate or None,
+            limit=max_events,
+            console=None if quiet else err,
+        )
+    except KeyboardInterrupt:
+        err.print("generator stopped")
+        return
+    where = str(out_dir) if out_dir else "the raw topics"
+    out.print(
+        f"sent {summary.events} events to {where} ({summary.malformed} deliberately broken), "
+        f"event time {summary.first:%Y-%m-%d %H:%M} .. {summary.last:%Y-%m-%d %H:%M} UTC"
+        if summary.first and summary.last
+        else "sent nothing: no customer arrived in that time"
+    )
 
 
 @app.command()

@@ -57,12 +57,13 @@ def changelog_topics(app: faust.App) -> dict[str, tuple[int, dict[str, str]]]:
     return found
 
 
-def run_worker(settings: Settings) -> None:
-    """Start the worker and block until it is told to stop."""
+def run_worker(settings: Settings, summary_every: float | None = None) -> None:
+    """Start the worker and block until it is told to stop; with `summary_every`, print
+    a live summary that often (seconds)."""
     stage_model = load_stage_model(settings.stages.model_file, KNOWN_ACTIONS)
     client = prepare_clickhouse(settings)
     publish_stage_model(client, stage_model.name, stage_model.stages)
-    app = create_app(settings, client, stage_model)
+    app = create_app(settings, client, stage_model, summary_every)
     assert settings.kafka.bootstrap_servers is not None  # create_app checked
     names = TopicNames(settings.kafka.topic_prefix)
     changelogs = changelog_topics(app)
@@ -79,7 +80,12 @@ def run_worker(settings: Settings) -> None:
     )
     if created:
         log.info("created topics: %s", ", ".join(created))
-    worker = faust.Worker(app, loglevel=settings.worker.log_level.upper(), quiet=True)
+    worker = faust.Worker(
+        app,
+        loglevel=settings.worker.log_level.upper(),
+        quiet=True,
+        redirect_stdouts=False,  # the live summary is printed, not logged as a warning
+    )
     try:
         worker.execute_from_commandline()
     except SystemExit as stop:

@@ -1,22 +1,34 @@
-"""`journeys up`, the main job: a broker, migrations and a worker, all gone after Ctrl-C."""
+"""The README's first command, `make up`: a broker, migrations, the worker and demo
+traffic; within three minutes ClickHouse holds what the demo made; Ctrl-C leaves no
+process behind."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
-import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
-from pipeline.localstack.kafka import free_port, pid_alive, port_open
+from pipeline.localstack.kafka import free_port, port_open
 from tests.support import REPO, WorkerProcess, base_env, wait_until
 
 pytestmark = pytest.mark.e2e
 
+FILLED = """
+SELECT (SELECT count() FROM touchpoints) AS touchpoints,
+       (SELECT count() FROM sessions) AS sessions,
+       (SELECT count() FROM stage_transitions) AS transitions,
+       (SELECT count() FROM conversion_counts WHERE passed + dropped_off > 0) AS counts,
+       (SELECT count() FROM dead_letters) AS dead_letters
+"""
 
-def test_up_runs_the_local_stack_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+
+def test_make_up_runs_the_demo_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     web_port = free_port()
     log_path = tmp_path / "up.log"
     env = base_env(
@@ -25,42 +37,59 @@ def test_up_runs_the_local_stack_and_ctrl_c_stops_everything(tmp_path: Path) -> 
         JOURNEYS_WORKER_WEB_PORT=str(web_port),
         JOURNEYS_WORKER_DATA_DIR=str(tmp_path / "faust"),
     )
+    started = time.monotonic()
     with log_path.open("wb") as log:
         up = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "up"],
+            ["make", "up"],
             env=env,
             cwd=REPO,
+            stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True,  # its own process group, as in a terminal
         )
+    group = psutil.Process(up.pid)
     reader = WorkerProcess(env, web_port, log_path)  # only for its /query/ client
+    family: set[int] = set()
     try:
-        wait_until(lambda: _answers(reader) or up.poll() is not None, 120, "the worker of `up`")
-        assert up.poll() is None, log_path.read_text()
-        tables = {row["name"] for row in reader.query("SHOW TABLES")}
-        assert {"schema_migrations", "dead_letters"} <= tables
+
+        def filled() -> dict[str, int] | None:
+            assert up.poll() is None, log_path.read_text()
+            family.update(child.pid for child in group.children(recursive=True))
+            try:
+                [row] = reader.query(FILLED)
+            except OSError:
+                return None
+            return row if all(row[name] > 0 for name in row if name != "dead_letters") else None
+
+        row = wait_until(filled, 180 - (time.monotonic() - started), "the demo's output", 2)
         output = log_path.read_text()
         kafka_port = int(re.search(r"Kafka is up at 127\.0\.0\.1:(\d+)", output)[1])  # type: ignore[index]
         assert port_open(kafka_port)
-        up.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        assert up.wait(60) == 0, log_path.read_text()
+        wait_until(lambda: "journeys touchpoints" in log_path.read_text(), 30, "a live summary")
+        os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
+        up.wait(90)
     finally:
         if up.poll() is None:
-            up.kill()
+            os.killpg(up.pid, signal.SIGKILL)
             up.wait()
     output = log_path.read_text()
+    assert "Demo traffic:" in output
+    assert re.search(r"touchpoints [\d,]+ \(", output), "the live summary"
+    for stage in ("awareness", "consideration", "decision"):
+        assert re.search(rf"^{stage}\s+[\d,]+", output, re.MULTILINE), stage
+    assert "Stopped the demo traffic." in output
     assert "Stopped the worker and the local broker." in output
+    assert row["touchpoints"] > 100
     assert not port_open(kafka_port)
     assert not port_open(web_port)
-    leftovers = subprocess.run(
-        ["pgrep", "-f", str(tmp_path / "kafka")], capture_output=True, text=True, check=False
-    ).stdout.split()
-    assert not [pid for pid in leftovers if pid_alive(int(pid))], "a broker process survived"
+    survivors = [pid for pid in family if psutil.pid_exists(pid) and not _zombie(pid)]
+    assert survivors == [], [psutil.Process(pid).cmdline() for pid in survivors]
+    assert len(family) >= 3, "make's children: journeys up, the broker, the generator"
 
 
-def _answers(reader: WorkerProcess) -> bool:
+def _zombie(pid: int) -> bool:
     try:
-        return reader.query("SELECT 1") == [{"1": 1}]
-    except OSError:
-        return False
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

@@ -32,7 +32,7 @@ def services() -> dict[str, dict[str, object]]:
     return yaml.safe_load(COMPOSE.read_text())["services"]  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("service", ["worker", "migrate"])
+@pytest.mark.parametrize("service", ["worker", "migrate", "generator"])
 def test_pipeline_services_only_set_known_settings(service: str) -> None:
     environment = services()[service]["environment"]
     assert isinstance(environment, dict)

@@ -34,6 +34,7 @@ def web_touchpoint(event: WebEvent, ctx: MapContext) -> Touchpoint:
             product_id=event.properties.get("product_id"),
             query=event.properties.get("query"),
             cart_value=event.properties.get("value") or event.properties.get("price"),
+            segment=event.properties.get("segment"),  # the persona or audience, if tagged
         ),
     )
 

@@ -1,0 +1,87 @@
+"""A month of generated traffic with a two-day checkout incident, replayed through the
+real pipeline: the counts show it, and it raises exactly one alert episode, on time,
+resolved after it ends, with no alert on the normal days."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pipeline.generator.incidents import Incident
+from pipeline.generator.output import KafkaOutput, send
+from pipeline.generator.traffic import Traffic, TrafficConfig
+from pipeline.topics import TopicNames
+from tests.support import WorkerProcess, wait_until
+
+pytestmark = pytest.mark.e2e
+
+START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+DAYS = 28
+DAY = 86400
+INCIDENT = Incident.parse("decision@2026-03-16T00:00Z+48h=0.7")  # about 20% -> 70%
+REPLAY = {
+    "JOURNEYS_WINDOWS_SIZES": f"[{DAY}]",  # a few hundred sessions a day: daily windows
+    "JOURNEYS_SESSIONS_IDLE_AFTER": "10",  # the end of the replay closes by the wall clock
+    "JOURNEYS_SESSIONS_IDLE_RATE": "3600",
+    "JOURNEYS_SINK_BATCH_SECONDS": "1",
+}
+
+DECISION_BY_DAY = f"""
+SELECT window_start, passed, dropped_off, dropoff_rate FROM conversion_counts
+WHERE window_size_seconds = {DAY} AND dimension = 'all' AND stage = 'decision'
+ORDER BY window_start
+"""
+ALERTS = """
+SELECT alert_id, status, stage, next_stage, window_start, observed_rate, baseline_rate,
+       sessions, p_value, severity, length(contributors) AS contributors
+FROM alerts FINAL ORDER BY window_start, status
+"""
+
+
+def test_a_checkout_incident_raises_one_episode_and_nothing_else(
+    worker_factory: Callable[..., WorkerProcess], kafka_bootstrap: str, unique: str
+) -> None:
+    config = TrafficConfig(
+        start=START,
+        end=START + timedelta(days=DAYS),
+        seed=11,
+        customers_per_day=150,
+        incidents=(INCIDENT,),
+    )
+    worker = worker_factory(**REPLAY)
+    with KafkaOutput(kafka_bootstrap, TopicNames(f"t{unique}.")) as output:
+        sent = send(Traffic(config).events(), output)
+    assert sent.events > 25_000
+
+    last_day = START + timedelta(days=DAYS - 1)
+
+    def all_days_counted() -> list[dict[str, object]] | None:
+        rows = worker.query(DECISION_BY_DAY)
+        days = {_utc(row["window_start"]) for row in rows}
+        return rows if last_day in days else None
+
+    rows = wait_until(all_days_counted, 900, "every daily window of the month", interval=5)
+    rates = {_utc(row["window_start"]): float(row["dropoff_rate"]) for row in rows}
+    incident_days = [INCIDENT.start, INCIDENT.start + timedelta(days=1)]
+    assert all(0.55 < rates[day] < 0.85 for day in incident_days), rates
+    normal = [rate for day, rate in rates.items() if day not in incident_days]
+    assert len(normal) >= DAYS - 3
+    assert all(rate < 0.35 for rate in normal), rates
+
+    alerts = worker.query(ALERTS)
+    assert {row["alert_id"] for row in alerts} == {alerts[0]["alert_id"]}, alerts
+    firing = [row for row in alerts if row["status"] == "firing"]
+    resolved = [row for row in alerts if row["status"] == "resolved"]
+    assert len(firing) == 1 and len(resolved) == 1, alerts
+    fired = firing[0]
+    assert (fired["stage"], fired["next_stage"]) == ("decision", "retention")
+    assert INCIDENT.start <= _utc(fired["window_start"]) < INCIDENT.start + timedelta(days=2)
+    assert fired["observed_rate"] > 0.55 and fired["baseline_rate"] < 0.3
+    assert fired["p_value"] < 0.001 and fired["sessions"] >= 30 and fired["contributors"] > 0
+    assert _utc(resolved[0]["window_start"]) >= INCIDENT.end
+
+
+def _utc(value: object) -> datetime:
+    return datetime.fromisoformat(str(value)).astimezone(UTC)
