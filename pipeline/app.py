@@ -24,8 +24,7 @@ from pipeline.clickhouse.client import READ_ONLY
 from pipeline.errors import ConfigError
 from pipeline.ingest import deadletters
 from pipeline.ingest.agents import register_normalizers
-from pipeline.ingest.normalize import Limits, Normalizer
-from pipeline.ingest.pii import PiiHasher
+from pipeline.ingest.normalize import normalizer_for
 from pipeline.journeys.agents import JourneyTopics, register_journey_agents
 from pipeline.journeys.engine import EngineConfig
 from pipeline.journeys.stages import StageModel
@@ -108,17 +107,7 @@ def create_app(
     register_normalizers(
         app,
         names,
-        Normalizer(
-            PiiHasher(
-                settings.privacy.hash_key.get_secret_value().encode(),
-                settings.ingest.phone_region,
-            ),
-            Limits(
-                max_payload_bytes=settings.ingest.max_payload_bytes,
-                max_clock_skew=settings.ingest.max_clock_skew,
-                max_event_age=settings.ingest.max_event_age,
-            ),
-        ),
+        normalizer_for(settings),
         canonical=journey_topics.canonical,
         dead_letters=dead_letter_topic,
         partitions=settings.kafka.partitions,

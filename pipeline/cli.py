@@ -8,6 +8,7 @@ Usage:
     journeys migrate                  apply ClickHouse migrations
     journeys settings                 every environment variable and its current value
     journeys query "SQL"              read-only SQL for analysts (table, csv or json)
+    journeys replay FILE... -m MAP    replay exported files (CSV, JSON Lines, Parquet)
 """
 
 from __future__ import annotations
@@ -174,6 +175,64 @@ def dlq_replay(
     )
     for name, count in sorted(summary.by_topic.items()):
         out.print(f"  {name}: {count}")
+
+
+@app.command()
+def replay(
+    files: Annotated[
+        list[Path], typer.Argument(help="CSV, JSON Lines or Parquet files (.gz too).")
+    ],
+    *,
+    mapping: Annotated[
+        list[Path],
+        typer.Option(
+            "--mapping",
+            "-m",
+            help="Mapping file (docs/replay.md): once for all files, or "
+            "once per file in the same order.",
+        ),
+    ],
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            min=0.000001,
+            help="Replay N times faster than the events happened (default: as fast as possible).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Map and check every row; send nothing.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with status 1 if any row was rejected.")
+    ] = False,
+    max_rejected: Annotated[
+        int, typer.Option(min=0, help="Stop once more rows than this were rejected.")
+    ] = 100,
+    sort_window: Annotated[
+        int, typer.Option(min=1, help="Rows held back per file to sort by event time.")
+    ] = 10_000,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")
+    ] = True,
+) -> None:
+    """Replay exported files through the pipeline, keeping each event's own time."""
+    from pipeline.files.command import run_replay
+
+    settings = _settings()
+    code = run_replay(
+        settings,
+        files,
+        mapping,
+        speed=speed,
+        dry_run=dry_run,
+        strict=strict,
+        max_rejected=max_rejected,
+        sort_window=sort_window,
+        show_progress=progress,
+        bootstrap=None if dry_run else _bootstrap(settings),
+        out=out,
+    )
+    raise typer.Exit(code)
 
 
 @app.command()

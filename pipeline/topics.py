@@ -28,6 +28,7 @@ CHANNELS: tuple[str, ...] = (
     "store",
     "support",
     "feedback",
+    "import",  # rows replayed from files by `journeys replay`
 )
 
 
@@ -38,7 +39,8 @@ class TopicNames:
     prefix: str = ""
 
     def raw(self, channel: str) -> str:
-        # producer: channel systems, `journeys generate`, `journeys replay`, dlq replay
+        # producer: channel systems, `journeys generate`, dlq replay; `journeys replay`
+        # (files) writes `touchpoints.raw.import`
         # consumer: the channel's normaliser agent (group: <consumer_group>)
         return f"{self.prefix}touchpoints.raw.{channel}"
 

@@ -36,6 +36,27 @@ def prepare_clickhouse(settings: Settings) -> Client:
     return client
 
 
+def changelog_topics(app: faust.App) -> dict[str, tuple[int, dict[str, str]]]:
+    """Faust's table changelogs: name -> (partitions, topic config), as Faust declares them.
+
+    Created before the worker starts: when Faust creates them itself, the group's first
+    assignment can run before the broker's metadata lists them; it then ignores them
+    ("Ignoring missing topic"), their tables get no partitions, and the worker processes
+    nothing until the next rebalance.
+    """
+    found = {}
+    for table in app.tables.values():
+        topic = table.changelog_topic
+        policy = ",".join(
+            flag for flag, on in (("compact", topic.compacting), ("delete", topic.deleting)) if on
+        )
+        config = {"cleanup.policy": policy} if policy else {}
+        if topic.retention:
+            config["retention.ms"] = str(int(topic.retention * 1000))
+        found[topic.get_topic_name()] = (int(table.partitions), config)
+    return found
+
+
 def run_worker(settings: Settings, summary_every: float | None = None) -> None:
     """Start the worker and block until it is told to stop; with `summary_every`, print
     a live summary that often (seconds)."""
@@ -45,12 +66,17 @@ def run_worker(settings: Settings, summary_every: float | None = None) -> None:
     app = create_app(settings, client, stage_model, summary_every)
     assert settings.kafka.bootstrap_servers is not None  # create_app checked
     names = TopicNames(settings.kafka.topic_prefix)
+    changelogs = changelog_topics(app)
     created = ensure_topics(
         settings.kafka.bootstrap_servers,
-        names.all(),
+        [*names.all(), *changelogs],
         settings.kafka.partitions,
         settings.kafka.replication_factor,
-        overrides=dict.fromkeys(names.single_partition(), 1),
+        overrides={
+            **dict.fromkeys(names.single_partition(), 1),
+            **{name: partitions for name, (partitions, _) in changelogs.items()},
+        },
+        configs={name: config for name, (_, config) in changelogs.items()},
     )
     if created:
         log.info("created topics: %s", ", ".join(created))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from schemas.raw import module_name
 from schemas.touchpoint import Channel, Touchpoint
 
 JSON_DIR = Path(__file__).resolve().parent / "json"
@@ -23,7 +24,7 @@ def contracts() -> dict[str, type[BaseModel]]:
     """Every published contract by file stem: each channel's raw event, and the touchpoint."""
     found: dict[str, type[BaseModel]] = {}
     for channel in Channel:
-        module = importlib.import_module(f"schemas.raw.{channel.value}")
+        module = importlib.import_module(f"schemas.raw.{module_name(channel.value)}")
         found[channel.value] = getattr(module, f"{channel.value.capitalize()}Event")
     found["touchpoint"] = Touchpoint
     return found

@@ -36,6 +36,9 @@ class Channel(StrEnum):
     STORE = "store"
     SUPPORT = "support"
     FEEDBACK = "feedback"
+    # Rows replayed from files (`journeys replay`). Only a raw family: the touchpoint
+    # takes the channel the row names, so no touchpoint carries `import`.
+    IMPORT = "import"
 
 
 def _utc(value: datetime) -> datetime:

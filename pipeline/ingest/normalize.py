@@ -22,6 +22,7 @@ from pipeline.ingest.channels import SPECS
 from pipeline.ingest.channels.base import MapContext
 from pipeline.ingest.deadletters import H_REPLAY_COUNT, DeadLetter, dead_letter
 from pipeline.ingest.pii import InvalidPersonalData, PiiHasher
+from pipeline.settings import Settings
 from schemas.touchpoint import Channel, RawRef, Touchpoint
 
 
@@ -151,6 +152,20 @@ class Normalizer:
             replay_count=record.replay_count(),
             now=received_at,
         )
+
+
+def normalizer_for(settings: Settings) -> Normalizer:
+    """The normaliser the settings describe (the worker's, and `journeys replay`'s check)."""
+    return Normalizer(
+        PiiHasher(
+            settings.privacy.hash_key.get_secret_value().encode(), settings.ingest.phone_region
+        ),
+        Limits(
+            max_payload_bytes=settings.ingest.max_payload_bytes,
+            max_clock_skew=settings.ingest.max_clock_skew,
+            max_event_age=settings.ingest.max_event_age,
+        ),
+    )
 
 
 def normalize_safely(

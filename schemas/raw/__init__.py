@@ -4,3 +4,11 @@ Each module defines one top-level model named `<Family>Event` that a raw record 
 `touchpoints.raw.<family>` must validate against. Unknown extra fields are ignored (real
 systems add fields); missing or mistyped ones are errors.
 """
+
+#: Channels whose module has another name: `import` is a Python keyword.
+_MODULES = {"import": "imported"}
+
+
+def module_name(channel: str) -> str:
+    """The module of a channel's contract here (and of its mapper in the pipeline)."""
+    return _MODULES.get(channel, channel)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from pipeline.errors import ConfigError
 from pipeline.kafka_admin import ensure_topics
@@ -25,3 +26,47 @@ def test_missing_topics_are_created_with_the_layout_and_mismatches_refused(
     assert described == {names[0]: 3, names[1]: 3}
     with pytest.raises(ConfigError, match=r"\.a has 3 \(wants 5\).*set KAFKA_PARTITIONS"):
         ensure_topics(kafka_bootstrap, names, partitions=5, replication_factor=1)
+
+
+def test_the_workers_table_changelogs_are_created_up_front_as_faust_declares_them(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    from pipeline.app import create_app
+    from pipeline.settings import load_settings
+    from pipeline.worker import changelog_topics
+    from tests.factories import five_stage_model
+
+    settings = load_settings(
+        kafka={
+            "bootstrap_servers": kafka_bootstrap,
+            "consumer_group": f"g{unique}",
+            "partitions": 2,
+        }
+    )
+    changelogs = changelog_topics(create_app(settings, None, five_stage_model()))  # type: ignore[arg-type]
+    assert changelogs == {
+        f"g{unique}-customers-changelog": (2, {"cleanup.policy": "compact"}),
+        f"g{unique}-window_counts-changelog": (2, {"cleanup.policy": "compact"}),
+        f"g{unique}-window_merge-changelog": (1, {"cleanup.policy": "compact"}),
+    }
+    created = ensure_topics(
+        kafka_bootstrap,
+        list(changelogs),
+        partitions=2,
+        replication_factor=1,
+        overrides={name: count for name, (count, _) in changelogs.items()},
+        configs={name: config for name, (_, config) in changelogs.items()},
+    )
+    assert sorted(created) == sorted(changelogs)
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        responses = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in changelogs]
+        )
+    finally:
+        admin.close()
+    policies = {
+        name: entry["cleanup.policy"]["value"] for name, entry in responses["topic"].items()
+    }
+    assert policies == dict.fromkeys(changelogs, "compact")
