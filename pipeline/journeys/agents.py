@@ -24,7 +24,7 @@ import faust
 from pydantic import BaseModel
 
 from pipeline.journeys.engine import EngineConfig, Outputs
-from pipeline.journeys.identity import customer_key
+from pipeline.journeys.identity import anchor_key, unidentified_customer
 from pipeline.journeys.partition import JourneyPartition, PartitionClock
 from pipeline.journeys.state import CustomerState
 from pipeline.metrics.windows import WindowCounter
@@ -148,7 +148,9 @@ def register_journey_agents(
         # Touchpoint (by event id) -> Touchpoint (by customer) | bot -> EnrichedTouchpoint
         async for event in stream.events():
             touchpoint = Touchpoint.model_validate_json(event.value)
-            customer = customer_key(touchpoint.identities) or f"event:{touchpoint.event_id}"
+            customer = anchor_key(touchpoint.identities) or unidentified_customer(
+                touchpoint.event_id
+            )
             if touchpoint.is_bot:
                 enriched = EnrichedTouchpoint(
                     **dict(touchpoint), customer_id=customer, session_id=None, stage=None,
