@@ -108,6 +108,7 @@ class EngineMerge(BaseModel):
 
     model_config = _FROZEN
 
+    kind: Literal["merge"] = "merge"
     loser: CustomerRef
     winner: CustomerRef
 
