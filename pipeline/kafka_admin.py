@@ -26,11 +26,14 @@ def ensure_topics(
     names: Iterable[str],
     partitions: int,
     replication_factor: int,
+    *,
     overrides: Mapping[str, int] | None = None,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
     """Create the topics that are missing; returns those created.
 
-    Every topic gets `partitions`, except those `overrides` gives a count of their own.
+    Every topic gets `partitions`, except those `overrides` gives a count of their own;
+    `configs` gives topic configs by name (e.g. compaction of table changelogs).
 
     A topic that exists with a different partition count is an error: keyed state
     would be split differently from its changelog.
@@ -49,7 +52,15 @@ def ensure_topics(
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 admin.create_topics(
-                    [NewTopic(name, layout[name], replication_factor) for name in missing]
+                    [
+                        NewTopic(
+                            name,
+                            layout[name],
+                            replication_factor,
+                            topic_configs=dict((configs or {}).get(name, {})),
+                        )
+                        for name in missing
+                    ]
                 )
         present = [name for name in wanted if name in existing]
         if present:

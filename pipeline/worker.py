@@ -44,12 +44,20 @@ def run_worker(settings: Settings) -> None:
     app = create_app(settings, client, stage_model)
     assert settings.kafka.bootstrap_servers is not None  # create_app checked
     names = TopicNames(settings.kafka.topic_prefix)
+    # Table changelogs too: Faust would create them at start-up, but a table written by the
+    # first event after that can find the changelog without partitions in the consumer's
+    # metadata (PartitionsMismatch, and the agent restarts without that event).
+    changelogs = {
+        table.changelog_topic.get_topic_name(): table.partitions or settings.kafka.partitions
+        for table in app.tables.values()
+    }
     created = ensure_topics(
         settings.kafka.bootstrap_servers,
-        names.all(),
+        [*names.all(), *changelogs],
         settings.kafka.partitions,
         settings.kafka.replication_factor,
-        overrides=dict.fromkeys(names.single_partition(), 1),
+        overrides={**dict.fromkeys(names.single_partition(), 1), **changelogs},
+        configs={name: {"cleanup.policy": "compact"} for name in changelogs},
     )
     if created:
         log.info("created topics: %s", ", ".join(created))
