@@ -5,7 +5,8 @@
 - Sent all at once, its links race its touchpoints: customers are named too early and
   merged afterwards; the journey converges all the same.
 - Two customers known separately turn out to be one: merged, recorded, counted once; a
-  worker killed in the middle of the merge gives the same result as an uninterrupted run.
+  worker that crashes between the merge message and the absorption of the loser's
+  journey gives the same result as an uninterrupted run.
 - A shared device at its limit: the link is refused and recorded.
 """
 
@@ -261,25 +262,29 @@ def run_merge(
     worker_factory: Callable[..., WorkerProcess],
     prefix: str,
     clickhouse: Path,
-    kill_mid_merge: bool,
+    crash_mid_merge: bool,
 ) -> dict[str, Any]:
+    """The two customers known separately, the order that merges them, a touchpoint after.
+
+    With `crash_mid_merge`, the worker dies between the merge message and the absorption
+    of the loser's journey (tests/crash_mid_merge_worker.py), and a new one takes over."""
     env = {
         **FAST_IDLE,
         "KAFKA_TOPIC_PREFIX": prefix,
         "KAFKA_CONSUMER_GROUP": f"journeys-{prefix}",
         "CLICKHOUSE_URL": f"chdb://{clickhouse}?database=journeys",
     }
-    worker = worker_factory(**env)
+    command = ["-m", "tests.crash_mid_merge_worker"] if crash_mid_merge else None
+    worker = worker_factory(command, **env)
     known_separately(worker, kafka, prefix)
-    merges = TopicCount(kafka, f"{prefix}identity.merges")
-    try:
-        send(kafka, prefix, ORDER)
-        wait_until(lambda: merges.at_least(1), 60, "the merge decided")
-        if kill_mid_merge:
-            worker.kill()  # SIGKILL: nothing committed since the last commit is kept
-            worker = worker_factory(**env)  # the same group and tables: picks up from there
-    finally:
-        merges.close()
+    send(kafka, prefix, ORDER)
+    if crash_mid_merge:
+        process = worker.process
+        assert process is not None
+        wait_until(lambda: process.poll() is not None, 60, "the crash mid-merge")
+        assert worker.stop() == 137
+        assert "injected crash: about to absorb" in worker.log_tail()
+        worker = worker_factory(**env)  # the same group and tables: picks up from there
     send(kafka, prefix, AFTER)
     result = merged_result(worker)
     assert worker.stop() == 0, worker.log_tail()
@@ -293,7 +298,7 @@ def test_two_known_customers_merge_into_the_older_one(
     tmp_path: Path,
 ) -> None:
     result = run_merge(
-        kafka_bootstrap, worker_factory, f"t{unique}.", tmp_path / "ch", kill_mid_merge=False
+        kafka_bootstrap, worker_factory, f"t{unique}.", tmp_path / "ch", crash_mid_merge=False
     )
     touchpoints = result.pop("touchpoints")
     assert {t["customer_id"] for t in touchpoints} == {WINNER}
@@ -303,19 +308,19 @@ def test_two_known_customers_merge_into_the_older_one(
     assert result == EXPECTED_MERGED
 
 
-def test_a_worker_killed_in_the_middle_of_a_merge_gives_the_same_result(
+def test_a_worker_crash_in_the_middle_of_a_merge_gives_the_same_result(
     kafka_bootstrap: str,
     worker_factory: Callable[..., WorkerProcess],
     unique: str,
     tmp_path: Path,
 ) -> None:
     calm = run_merge(
-        kafka_bootstrap, worker_factory, f"t{unique}a.", tmp_path / "a", kill_mid_merge=False
+        kafka_bootstrap, worker_factory, f"t{unique}a.", tmp_path / "a", crash_mid_merge=False
     )
-    killed = run_merge(
-        kafka_bootstrap, worker_factory, f"t{unique}b.", tmp_path / "b", kill_mid_merge=True
+    crashed = run_merge(
+        kafka_bootstrap, worker_factory, f"t{unique}b.", tmp_path / "b", crash_mid_merge=True
     )
-    assert killed == calm
+    assert crashed == calm
     assert calm["merges"] == EXPECTED_MERGED["merges"]
 
 
