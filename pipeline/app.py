@@ -27,6 +27,8 @@ from pipeline.ingest.agents import register_normalizers
 from pipeline.ingest.normalize import normalizer_for
 from pipeline.journeys.agents import JourneyTopics, register_journey_agents
 from pipeline.journeys.engine import EngineConfig
+from pipeline.journeys.resolution import IdentityLimits
+from pipeline.journeys.resolver_agent import IdentityTopics, register_resolver
 from pipeline.journeys.stages import StageModel
 from pipeline.metrics.agents import register_metrics_agents
 from pipeline.metrics.dropoff import DetectorConfig
@@ -40,8 +42,11 @@ from pipeline.summary import Summary, collect, render
 from pipeline.topics import TopicNames
 from pipeline.web import register_query_view
 from schemas.outputs import (
+    CustomerMerge,
     DropoffAlert,
     EnrichedTouchpoint,
+    IdentityLink,
+    IdentityViolation,
     JourneySnapshot,
     SessionRecord,
     StageTransition,
@@ -92,8 +97,9 @@ def create_app(
 
     dead_letter_topic = topic(names.dead_letter)
     journey_topics = JourneyTopics(
-        canonical=topic(names.canonical),
         by_customer=topic(names.by_customer),
+        moves=topic(names.moves),
+        identity_messages=topic(names.identity_messages),
         ticks=topic(names.ticks),
         touchpoints=topic(names.journey_touchpoints),
         sessions=topic(names.sessions),
@@ -102,18 +108,36 @@ def create_app(
         window_reports=topic(names.window_reports),
     )
     alerts_topic = topic(names.alerts)
+    identity_topics = IdentityTopics(
+        canonical=topic(names.canonical),
+        messages=journey_topics.identity_messages,
+        by_customer=journey_topics.by_customer,
+        moves=journey_topics.moves,
+        touchpoints=journey_topics.touchpoints,
+        links=topic(names.identity_links),
+        merges=topic(names.identity_merges),
+        violations=topic(names.identity_violations),
+    )
 
     # raw channel events -> canonical touchpoints | dead letters
     register_normalizers(
         app,
         names,
         normalizer_for(settings),
-        canonical=journey_topics.canonical,
+        canonical=identity_topics.canonical,
         dead_letters=dead_letter_topic,
         partitions=settings.kafka.partitions,
     )
 
-    # canonical touchpoints -> sessions, stages, journeys, window counts
+    # canonical touchpoints (by anchor) -> touchpoints by customer, links, merges
+    register_resolver(
+        app,
+        identity_topics,
+        IdentityLimits(settings.identity.limits()),
+        partitions=settings.kafka.partitions,
+    )
+
+    # touchpoints by customer -> sessions, stages, journeys, window counts
     sessions = settings.sessions
     register_journey_agents(
         app,
@@ -211,6 +235,24 @@ def create_app(
             lambda e: rows.partial_rows(WindowReport.model_validate_json(e.value)),
         ),
         (alerts_topic, "alerts", rows.ALERT_COLUMNS, _decoded(DropoffAlert, rows.alert_row)),
+        (
+            identity_topics.links,
+            "identity_links",
+            rows.LINK_COLUMNS,
+            _decoded(IdentityLink, rows.link_row),
+        ),
+        (
+            identity_topics.merges,
+            "customer_merges",
+            rows.MERGE_COLUMNS,
+            _decoded(CustomerMerge, rows.merge_row),
+        ),
+        (
+            identity_topics.violations,
+            "identity_violations",
+            rows.VIOLATION_COLUMNS,
+            _decoded(IdentityViolation, rows.violation_row),
+        ),
     ]
     for source, table, columns, rows_of in outputs:
         sink(source, table, columns, rows_of)

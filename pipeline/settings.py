@@ -352,6 +352,63 @@ class AlertSettings(BaseSettings):
     )
 
 
+class IdentitySettings(BaseSettings):
+    """Identity stitching guard rails. Environment prefix: `JOURNEYS_IDENTITY_`.
+
+    Each limit is the most identifiers of any one other type that one identifier of the
+    named type may be linked to; a link beyond it is refused and recorded in
+    `identity_violations` (see docs/identity.md).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_IDENTITY_", frozen=True, extra="ignore")
+
+    device_id_limit: int = Field(
+        default=5,
+        ge=1,
+        description="JOURNEYS_IDENTITY_DEVICE_ID_LIMIT: e.g. user ids one device may join "
+        "(a shared tablet).",
+    )
+    anonymous_id_limit: int = Field(
+        default=5,
+        ge=1,
+        description="JOURNEYS_IDENTITY_ANONYMOUS_ID_LIMIT: e.g. emails or user ids one cookie "
+        "may join (a shared computer).",
+    )
+    email_limit: int = Field(
+        default=50,
+        ge=1,
+        description="JOURNEYS_IDENTITY_EMAIL_LIMIT: e.g. cookies or user ids one email hash "
+        "may join (a typo'd or shared address).",
+    )
+    phone_limit: int = Field(
+        default=20,
+        ge=1,
+        description="JOURNEYS_IDENTITY_PHONE_LIMIT: the same for one phone hash.",
+    )
+    user_id_limit: int = Field(
+        default=100,
+        ge=1,
+        description="JOURNEYS_IDENTITY_USER_ID_LIMIT: e.g. cookies one account may join.",
+    )
+    loyalty_id_limit: int = Field(
+        default=20,
+        ge=1,
+        description="JOURNEYS_IDENTITY_LOYALTY_ID_LIMIT: e.g. emails or accounts one loyalty "
+        "card may join (a family card).",
+    )
+
+    def limits(self) -> dict[str, int]:
+        """Limit by identifier field, as pipeline.journeys.resolution.IdentityLimits wants."""
+        return {
+            "device_id": self.device_id_limit,
+            "anonymous_id": self.anonymous_id_limit,
+            "email_hash": self.email_limit,
+            "phone_hash": self.phone_limit,
+            "user_id": self.user_id_limit,
+            "loyalty_id": self.loyalty_id_limit,
+        }
+
+
 class IngestSettings(BaseSettings):
     """What normalisers accept. Environment prefix: `JOURNEYS_INGEST_`."""
 
@@ -426,6 +483,7 @@ class Settings(BaseModel):
     stages: StageSettings = Field(default_factory=StageSettings)
     windows: WindowSettings = Field(default_factory=WindowSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     local: LocalStackSettings = Field(default_factory=LocalStackSettings)

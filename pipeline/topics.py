@@ -52,15 +52,46 @@ class TopicNames:
 
     @property
     def canonical(self) -> str:
-        # producer: normalisers (canonical Touchpoint, keyed by the strongest identifier)
+        # producer: normalisers (canonical Touchpoint, keyed by its anchor identifier)
         # consumer: identity resolution -> touchpoints.by-customer
         return f"{self.prefix}touchpoints.canonical"
 
     @property
+    def identity_messages(self) -> str:
+        # producer: identity resolution (claims, merges, keyed by identifier or loser id),
+        # the journey engine (repoints, keyed by identifier)
+        # consumer: identity resolution (co-partitioned with touchpoints.canonical)
+        return f"{self.prefix}identity.messages"
+
+    @property
     def by_customer(self) -> str:
-        # producer: identity resolution (Touchpoint keyed by customer_id)
+        # producer: identity resolution (Touchpoint keyed by customer_id); the journey
+        # engine (touchpoints of a merged customer, forwarded to the winner)
         # consumer: the journey engine
         return f"{self.prefix}touchpoints.by-customer"
+
+    @property
+    def moves(self) -> str:
+        # producer: identity resolution (merge, keyed by the loser); the journey engine
+        # (the loser's state, keyed by the winner)
+        # consumer: the journey engine (co-partitioned with touchpoints.by-customer)
+        return f"{self.prefix}journeys.moves"
+
+    @property
+    def identity_links(self) -> str:
+        # producer: identity resolution (IdentityLink); consumer: sink -> `identity_links`
+        return f"{self.prefix}identity.links"
+
+    @property
+    def identity_merges(self) -> str:
+        # producer: identity resolution (CustomerMerge); consumer: sink -> `customer_merges`
+        return f"{self.prefix}identity.merges"
+
+    @property
+    def identity_violations(self) -> str:
+        # producer: identity resolution (IdentityViolation)
+        # consumer: sink -> `identity_violations`
+        return f"{self.prefix}identity.violations"
 
     @property
     def journey_touchpoints(self) -> str:
@@ -111,7 +142,12 @@ class TopicNames:
             *self.all_raw(),
             self.dead_letter,
             self.canonical,
+            self.identity_messages,
             self.by_customer,
+            self.moves,
+            self.identity_links,
+            self.identity_merges,
+            self.identity_violations,
             self.journey_touchpoints,
             self.sessions,
             self.transitions,

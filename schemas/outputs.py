@@ -135,3 +135,56 @@ class DropoffAlert(BaseModel):
     p_value: float | None  # one-sided, of the rise over the baseline
     severity: Literal["warning", "critical"]
     contributors: list[Contributor]
+
+
+IdentityLinkReason = Literal["minted", "linked", "merged", "repointed"]
+
+
+class IdentityLink(BaseModel):
+    """An identifier belongs to a customer from now on (topic identity.links, ClickHouse
+    `identity_links`); the highest version of an identifier is where it belongs now."""
+
+    model_config = _FROZEN
+
+    identifier: str  # the identifier key, e.g. anon:ck-1, email:<hash>, user:u-1042
+    identifier_type: str  # anonymous_id, device_id, email_hash, phone_hash, user_id, loyalty_id
+    customer_id: str
+    version: int = Field(ge=1)  # per identifier, grows with every change
+    reason: IdentityLinkReason  # named a new customer | joined one | moved on a merge | caught up
+    via: str | None  # the identifier it was seen with (None when it named the customer)
+    event_id: str  # the touchpoint that caused it
+    event_time: UtcDatetime
+
+
+class CustomerMerge(BaseModel):
+    """Two customers turned out to be one: the loser's journey moves into the winner's
+    (topic identity.merges, ClickHouse `customer_merges`). Each loser merges once; chains
+    (a -> b, then b -> c) are followed by the analyst views."""
+
+    model_config = _FROZEN
+
+    loser_id: str
+    winner_id: str  # the older customer (ties: the smaller id)
+    loser_born: UtcDatetime
+    winner_born: UtcDatetime
+    identifier: str  # the identifier both customers claimed
+    via: str  # the identifier it was seen with
+    event_id: str
+    event_time: UtcDatetime
+
+
+class IdentityViolation(BaseModel):
+    """A link refused by a guard rail (topic identity.violations, ClickHouse
+    `identity_violations`): the identifier is already linked to as many identifiers of the
+    partner's type as its type allows (a shared device, a typo'd email)."""
+
+    model_config = _FROZEN
+
+    identifier: str  # the identifier at its limit
+    identifier_type: str
+    partner: str  # the identifier refused
+    partner_type: str
+    customer_id: str  # the customer the link would have joined
+    limit: int
+    event_id: str
+    event_time: UtcDatetime

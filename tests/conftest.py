@@ -97,15 +97,19 @@ def worker_factory(
     def start(command: Sequence[str] | None = None, **env: str) -> WorkerProcess:
         port = free_port()
         defaults = {"JOURNEYS_SINK_BATCH_SECONDS": "0.5"}
+        # `env` may override any of these (e.g. a second pipeline under another prefix).
         settings = base_env(
-            KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-            KAFKA_TOPIC_PREFIX=f"t{unique}.",
-            KAFKA_CONSUMER_GROUP=f"journeys-t{unique}",
-            KAFKA_PARTITIONS="4",
-            CLICKHOUSE_URL=url,
-            JOURNEYS_WORKER_WEB_PORT=str(port),
-            JOURNEYS_WORKER_DATA_DIR=str(tmp_path / f"faust-{len(workers)}"),
-            **{**defaults, **env},
+            **{
+                "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                "KAFKA_TOPIC_PREFIX": f"t{unique}.",
+                "KAFKA_CONSUMER_GROUP": f"journeys-t{unique}",
+                "KAFKA_PARTITIONS": "4",
+                "CLICKHOUSE_URL": url,
+                "JOURNEYS_WORKER_WEB_PORT": str(port),
+                "JOURNEYS_WORKER_DATA_DIR": str(tmp_path / f"faust-{len(workers)}"),
+                **defaults,
+                **env,
+            }
         )
         log_path = tmp_path / f"worker-{len(workers)}.log"
         worker = (

@@ -35,9 +35,11 @@ def touchpoint(
     score: float | None = None,
     sentiment: float | None = None,
     is_bot: bool = False,
+    identities: Identities | None = None,
     **properties: str,
 ) -> Touchpoint:
-    """A touchpoint of `action` (its channel follows) at `at` (a time, or T0 + a delta)."""
+    """A touchpoint of `action` (its channel follows) at `at` (a time, or T0 + a delta),
+    by user `user` unless `identities` says otherwise."""
     when = T0 + at if isinstance(at, timedelta) else at
     return Touchpoint(
         event_id=event_id or f"e-{next(_ids)}",
@@ -46,7 +48,7 @@ def touchpoint(
         channel=Channel(CHANNEL_OF[action]),
         platform="test",
         action=action,
-        identities=Identities(user_id=user),
+        identities=identities or Identities(user_id=user),
         campaign=Campaign(name=campaign) if campaign else None,
         revenue=Decimal(revenue) if revenue else None,
         currency="EUR" if revenue else None,

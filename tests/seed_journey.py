@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from schemas.touchpoint import Touchpoint
+from schemas.touchpoint import Identities, Touchpoint
 from tests.factories import touchpoint
 
 USER = "u-1042"
@@ -95,3 +95,51 @@ EXPECTED_FIRST_REACHED = {
     "retention": at(3, 15, 19, 10),
     "advocacy": at(4, 10, 20, 0),
 }
+
+
+#: The seed journey's identifiers as the channels would really see them: the Instagram ad
+#: knows the phone's advertising id; the site a cookie on that phone (the landing page
+#: carries both); the popup adds the email; email and video know only the email; checkout
+#: is logged in (cookie + account); the order carries account and email; the loyalty
+#: sign-up account and card; the store only the card; the review the email.
+DEVICE, COOKIE, EMAIL, LOYALTY = "idfa-7f3a", "ck-9b1", "e-ann-5c2d", "L-5521"
+IDENTIFIED_CUSTOMER = f"device:{DEVICE}"  # named by the first identifier seen
+IDENTIFIERS_BY_EVENT: dict[str, dict[str, str]] = {
+    "ig-impression": {"device_id": DEVICE},
+    "ig-click": {"device_id": DEVICE},
+    "landing": {"device_id": DEVICE, "anonymous_id": COOKIE},
+    **{
+        event: {"anonymous_id": COOKIE}
+        for event in ("search", "product", "product-again", "chat", "chat-message", "popup-shown")
+    },
+    "popup-email": {"anonymous_id": COOKIE, "email_hash": EMAIL},
+    **{
+        event: {"email_hash": EMAIL}
+        for event in ("coupon", "newsletter-open", "newsletter-click", "video", "video-done")
+    },
+    "site": {"anonymous_id": COOKIE},
+    "product-3": {"anonymous_id": COOKIE},
+    "checkout": {"anonymous_id": COOKIE, "user_id": USER},
+    "order": {"user_id": USER, "email_hash": EMAIL},
+    "thank-you": {"email_hash": EMAIL},
+    "loyalty": {"user_id": USER, "loyalty_id": LOYALTY},
+    "store-visit": {"loyalty_id": LOYALTY},
+    "store-buy": {"loyalty_id": LOYALTY},
+    "review": {"email_hash": EMAIL},
+}
+#: Every identifier key of the journey, as identity_links names them.
+IDENTIFIER_KEYS = {
+    f"device:{DEVICE}",
+    f"anon:{COOKIE}",
+    f"email:{EMAIL}",
+    f"user:{USER}",
+    f"loyalty:{LOYALTY}",
+}
+
+
+def seed_journey_identified() -> list[Touchpoint]:
+    """The seed journey with the identifiers each channel really has (no user id on most)."""
+    return [
+        t.model_copy(update={"identities": Identities(**IDENTIFIERS_BY_EVENT[t.event_id])})
+        for t in seed_journey()
+    ]

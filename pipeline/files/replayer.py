@@ -33,7 +33,7 @@ from pipeline.files.sender import Sink
 from pipeline.files.validate import check, encode
 from pipeline.ingest.deadletters import dead_letter
 from pipeline.ingest.normalize import Normalizer, RawRecord
-from pipeline.journeys.identity import customer_key
+from pipeline.journeys.identity import anchor_key
 from schemas.touchpoint import Touchpoint
 
 
@@ -217,7 +217,7 @@ class _Run:
         result = check(self.normalizer, mapping, record, payload, datetime.now(UTC))
         if not isinstance(result, Touchpoint):
             return result, value
-        key = customer_key(result.identities) or f"event:{result.event_id}"
+        key = anchor_key(result.identities) or f"event:{result.event_id}"
         return _Accepted(result.event_time, key.encode(), value)
 
     def send(self, item: _Accepted) -> None:

@@ -1,7 +1,7 @@
 """Normaliser agents: one per raw channel topic.
 
     touchpoints.raw.<channel> (raw bytes) -> Touchpoint  -> touchpoints.canonical (JSON,
-                                                            keyed by customer)
+                                                            keyed by anchor identifier)
                                           -> DeadLetter  -> touchpoints.dead-letter
                                                             (raw bytes + reason headers)
 
@@ -17,7 +17,7 @@ from typing import Any
 import faust
 
 from pipeline.ingest.normalize import Normalizer, RawRecord, normalize_safely
-from pipeline.journeys.identity import customer_key
+from pipeline.journeys.identity import anchor_key, unidentified_customer
 from pipeline.topics import TopicNames
 from schemas.touchpoint import Channel, Touchpoint
 
@@ -53,9 +53,9 @@ def register_normalizers(
                 record = raw_record(event)
                 result = normalize_safely(normalizer, channel, record, datetime.now(UTC))
                 if isinstance(result, Touchpoint):
-                    # Keyed by customer: one customer's touchpoints from one source stay in
-                    # order through the next hops (see pipeline.journeys.partition).
-                    key = customer_key(result.identities) or f"event:{result.event_id}"
+                    # Keyed by the anchor identifier (pipeline.journeys.identity): identity
+                    # resolution keeps its state by that key.
+                    key = anchor_key(result.identities) or unidentified_customer(result.event_id)
                     await canonical.send(key=key.encode(), value=result.model_dump_json().encode())
                 else:
                     await dead_letters.send(

@@ -1,10 +1,14 @@
-"""Journey agents: route touchpoints to their customer, run the engine per partition.
+"""Journey agents: the engine per partition, its clock, and its side of identity merges.
 
-    touchpoints.canonical (Touchpoint, keyed by event id)
-        -> route: customer key; bots straight out as enriched touchpoints
     touchpoints.by-customer (Touchpoint, keyed by customer) + journeys.ticks
+    + journeys.moves (EngineMerge keyed by the loser | Absorb keyed by the winner)
         -> JourneyPartition (state in the `customers` table, changelogged)
         -> journeys.touchpoints / journeys.sessions / journeys.transitions / journeys.customers
+        -> touchpoints.by-customer (a merged customer's touchpoints, on to the winner)
+        -> journeys.moves (a merged customer's state, to the winner)
+        -> identity.messages (Repoint: the identifier that still named the merged customer)
+
+Touchpoints reach by-customer from identity resolution (pipeline.journeys.resolver_agent).
 
 Ticks are the engine's clock: each worker sends one per second to every partition of
 journeys.ticks it owns; they arrive in the engine's own stream, so the state changes they
@@ -24,11 +28,12 @@ import faust
 from pydantic import BaseModel
 
 from pipeline.journeys.engine import EngineConfig, Outputs
-from pipeline.journeys.identity import customer_key
+from pipeline.journeys.identity import anchor_key
+from pipeline.journeys.merging import ENGINE_MESSAGE, Absorb
 from pipeline.journeys.partition import JourneyPartition, PartitionClock
+from pipeline.journeys.resolution import Cause, EngineMerge, Repoint
 from pipeline.journeys.state import CustomerState
 from pipeline.metrics.windows import WindowCounter
-from schemas.outputs import EnrichedTouchpoint
 from schemas.touchpoint import Touchpoint
 
 log = logging.getLogger(__name__)
@@ -38,8 +43,9 @@ log = logging.getLogger(__name__)
 class JourneyTopics:
     """The topics the journey agents read and write."""
 
-    canonical: faust.TopicT
     by_customer: faust.TopicT
+    moves: faust.TopicT
+    identity_messages: faust.TopicT
     ticks: faust.TopicT
     touchpoints: faust.TopicT
     sessions: faust.TopicT
@@ -67,7 +73,7 @@ class TableStore:
     def states(self, partition: int) -> Iterable[CustomerState]:
         for raw in list(self.table.values()):
             state = CustomerState.model_validate_json(raw)
-            if state.partition == partition:
+            if state.partition == partition and state.merged_into is None:
                 yield state
 
 
@@ -95,14 +101,26 @@ class TableCounts:
         return [key for key in self.mirror if key.startswith(prefix)]
 
 
-async def emit(out: Outputs, topics: JourneyTopics) -> None:
-    """Send one step's outputs to their topics, each keyed as its consumers need."""
+async def emit(out: Outputs, topics: JourneyTopics, customer_id: str | None = None) -> None:
+    """Send one step's outputs to their topics, each keyed as its consumers need.
+
+    `customer_id` is the customer the step's touchpoint came for: when it had merged, the
+    touchpoint goes on to the winner and its anchor is told to point there directly."""
+    repoints: list[tuple[str, BaseModel]] = []
+    for winner, touchpoint in out.forwards:
+        anchor = anchor_key(touchpoint.identities)
+        if anchor is not None and customer_id is not None:
+            cause = Cause(event_id=touchpoint.event_id, event_time=touchpoint.event_time)
+            repoints.append((anchor, Repoint(key=anchor, old=customer_id, new=winner, cause=cause)))
     batches: list[tuple[faust.TopicT, list[tuple[str, BaseModel]]]] = [
         (topics.touchpoints, [(t.customer_id, t) for t in out.touchpoints]),
         (topics.sessions, [(s.session_id, s) for s in out.sessions]),
         (topics.transitions, [(t.customer_id, t) for t in out.transitions]),
         (topics.customers, [(j.customer_id, j) for j in out.journeys]),
         (topics.window_reports, [(str(r.partition), r) for r in out.reports]),
+        (topics.by_customer, [(winner.id, t) for winner, t in out.forwards]),
+        (topics.moves, [(w.id, Absorb(winner=w, state=state)) for w, state in out.moves]),
+        (topics.identity_messages, repoints),
     ]
     for topic, records in batches:
         for key, record in records:
@@ -120,7 +138,7 @@ def register_journey_agents(
     window_sizes: Sequence[timedelta],
     tick_seconds: float = 1.0,
 ) -> None:
-    """Add the router, the engine, its table and its clock to `app`."""
+    """Add the engine, its table and its clock to `app`."""
     table = app.Table(
         "customers",
         partitions=partitions,
@@ -144,34 +162,28 @@ def register_journey_agents(
             engines[partition] = engine
         return engine
 
-    async def route(stream: Any) -> None:
-        # Touchpoint (by event id) -> Touchpoint (by customer) | bot -> EnrichedTouchpoint
-        async for event in stream.events():
-            touchpoint = Touchpoint.model_validate_json(event.value)
-            customer = customer_key(touchpoint.identities) or f"event:{touchpoint.event_id}"
-            if touchpoint.is_bot:
-                enriched = EnrichedTouchpoint(
-                    **dict(touchpoint), customer_id=customer, session_id=None, stage=None,
-                    sequence=0,
-                )  # fmt: skip
-                await topics.touchpoints.send(
-                    key=customer.encode(), value=enriched.model_dump_json().encode()
-                )
-            else:
-                await topics.by_customer.send(key=customer.encode(), value=event.value)
+    ticks, moves = topics.ticks.get_topic_name(), topics.moves.get_topic_name()
 
     async def journeys(stream: Any) -> None:
-        # (customer, Touchpoint) | tick -> JourneyPartition -> outputs
+        # (customer, Touchpoint) | tick | merge | absorb -> JourneyPartition -> outputs
         async for event in stream.events():
             message = event.message
             engine = engine_for(message.partition)
-            if message.topic == topics.ticks.get_topic_name():
+            customer_id = None
+            if message.topic == ticks:
                 out = engine.on_tick(time.monotonic())
+            elif message.topic == moves:
+                move = ENGINE_MESSAGE.validate_json(event.value)
+                if isinstance(move, EngineMerge):
+                    out = engine.on_merge(move.loser, move.winner)
+                else:
+                    out = engine.on_absorb(move.winner, move.state, time.monotonic())
             else:
                 touchpoint = Touchpoint.model_validate_json(event.value)
-                out = engine.on_touchpoint(event.key.decode(), touchpoint, time.monotonic())
+                customer_id = event.key.decode()
+                out = engine.on_touchpoint(customer_id, touchpoint, time.monotonic())
             if out:
-                await emit(out, topics)
+                await emit(out, topics, customer_id)
 
     async def forget(*args: Any, **kwargs: Any) -> None:
         # (sender, revoked partitions): they go elsewhere; if they come back, they are
@@ -193,11 +205,7 @@ def register_journey_agents(
 
     app.timer(interval=tick_seconds)(tick)
 
-    app.agent(topics.canonical, name="journeys.route")(route)
     combined = app.topic(
-        topics.by_customer.get_topic_name(),
-        topics.ticks.get_topic_name(),
-        key_type=bytes,
-        value_type=bytes,
+        topics.by_customer.get_topic_name(), ticks, moves, key_type=bytes, value_type=bytes
     )
     app.agent(combined, name="journeys.engine")(journeys)

@@ -28,6 +28,7 @@ import bisect
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pipeline.journeys.identity import CustomerRef
 from pipeline.journeys.stages import StageModel
 from pipeline.journeys.state import CustomerState, PathStep, SessionState, session_id
 from pipeline.metrics.windows import WindowReport
@@ -65,10 +66,20 @@ class Outputs:
     journeys: list[JourneySnapshot] = field(default_factory=list)
     settled: list[SessionRecord] = field(default_factory=list)  # closings (also in sessions)
     reports: list[WindowReport] = field(default_factory=list)  # window counts, on ticks
+    # Identity merges: touchpoints of a merged customer go on to the winner, and a merged
+    # customer's state moves to the winner (both keyed by the winner).
+    forwards: list[tuple[CustomerRef, Touchpoint]] = field(default_factory=list)
+    moves: list[tuple[CustomerRef, CustomerState]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
-            self.touchpoints or self.sessions or self.transitions or self.journeys or self.reports
+            self.touchpoints
+            or self.sessions
+            or self.transitions
+            or self.journeys
+            or self.reports
+            or self.forwards
+            or self.moves
         )
 
     def extend(self, other: Outputs) -> None:
@@ -78,6 +89,8 @@ class Outputs:
         self.journeys.extend(other.journeys)
         self.settled.extend(other.settled)
         self.reports.extend(other.reports)
+        self.forwards.extend(other.forwards)
+        self.moves.extend(other.moves)
 
 
 def new_customer(customer_id: str, partition: int) -> CustomerState:
@@ -189,6 +202,17 @@ def _settle(session: SessionState, config: EngineConfig) -> bool:
 def _close(state: CustomerState, config: EngineConfig, out: Outputs) -> None:
     session = state.open
     assert session is not None
+    settle_session(state, session, config, out)
+    state.recent = [*state.recent, session][-config.recent_sessions :]
+    state.open = None
+    state.journey_version += 1
+    out.journeys.append(state.snapshot())
+
+
+def settle_session(
+    state: CustomerState, session: SessionState, config: EngineConfig, out: Outputs
+) -> None:
+    """Close `session` of `state`'s customer: what it passed, where it dropped off."""
     session.closed = True
     session.version += 1
     if _settle(session, config):
@@ -196,10 +220,6 @@ def _close(state: CustomerState, config: EngineConfig, out: Outputs) -> None:
     record = session.record(state.customer_id, "closed")
     out.sessions.append(record)
     out.settled.append(record)
-    state.recent = [*state.recent, session][-config.recent_sessions :]
-    state.open = None
-    state.journey_version += 1
-    out.journeys.append(state.snapshot())
 
 
 # ── late touchpoints ────────────────────────────────────────────────────────────────
@@ -331,6 +351,8 @@ def _journey_step(
         action=touchpoint.action,
         stage=stage,
         campaign=(campaign.name or campaign.campaign_id) if campaign else None,
+        purchase=model.is_purchase(touchpoint),
+        revenue=touchpoint.revenue,
     )
     state.path = [*state.path, step][-config.path_limit :]
     if stage is None:

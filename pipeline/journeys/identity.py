@@ -1,27 +1,80 @@
-"""Which customer a touchpoint belongs to, until identity stitching links identifiers.
+"""Identifier keys: how each identifier a touchpoint carries is named, and which one anchors it.
 
-The one place that chooses the customer key: the strongest identifier present.
+An identifier key is the identifier's value with a prefix that keeps the spaces apart:
+`anon:ck-1`, `device:idfa-7`, `email:<hash>`, `phone:<hash>`, `user:u-1042`,
+`loyalty:L-55`. A customer id is the key of the identifier that first named the customer
+(see pipeline.journeys.resolution), so a customer known only by `user:u-1042` is
+`user:u-1042`.
+
+The *anchor* is the key a touchpoint is partitioned by on its way to identity resolution:
+the identifier most likely seen before, so that the common journey (anonymous first,
+identified later) links new identifiers to a known customer instead of minting a second
+customer and merging it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
 from schemas.touchpoint import Identities
 
-#: Identifiers from strongest to weakest, with the prefix that keeps their spaces apart.
-ORDER: tuple[tuple[str, str], ...] = (
-    ("user_id", "user"),
+#: Identifier fields and their key prefixes, in anchor order: devices and cookies are seen
+#: first (an ad impression, a site visit), then the email a popup collects, then the phone,
+#: the account id of a login or order, and last the loyalty card handed out after a purchase.
+ANCHOR_ORDER: tuple[tuple[str, str], ...] = (
+    ("device_id", "device"),
+    ("anonymous_id", "anon"),
     ("email_hash", "email"),
     ("phone_hash", "phone"),
+    ("user_id", "user"),
     ("loyalty_id", "loyalty"),
-    ("anonymous_id", "anon"),
-    ("device_id", "device"),
 )
 
+#: Key prefix -> identifier field.
+FIELD_OF: dict[str, str] = {prefix: name for name, prefix in ANCHOR_ORDER}
 
-def customer_key(identities: Identities) -> str | None:
-    """`user:<id>`, else `email:<hash>`, ... else None when the touchpoint has no identifier."""
-    for field, prefix in ORDER:
-        value = getattr(identities, field)
+
+def identifier_keys(identities: Identities) -> list[str]:
+    """Every identifier on the touchpoint as a key, anchor first."""
+    keys = []
+    for name, prefix in ANCHOR_ORDER:
+        value = getattr(identities, name)
         if value:
-            return f"{prefix}:{value}"
-    return None
+            keys.append(f"{prefix}:{value}")
+    return keys
+
+
+def anchor_key(identities: Identities) -> str | None:
+    """The key the touchpoint is resolved under, None when it carries no identifier."""
+    keys = identifier_keys(identities)
+    return keys[0] if keys else None
+
+
+def kind_of(key: str) -> str:
+    """The identifier field a key belongs to: `email:ab12` -> `email_hash`."""
+    return FIELD_OF[key.partition(":")[0]]
+
+
+def unidentified_customer(event_id: str) -> str:
+    """The customer id of a touchpoint without any identifier: a customer of its own."""
+    return f"event:{event_id}"
+
+
+class CustomerRef(BaseModel):
+    """A customer: its id and when it was born (the event time of the touchpoint that
+    named it). Older customers win merges; ties go to the smaller id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    born: datetime
+
+    def rank(self) -> tuple[datetime, str]:
+        return (self.born, self.id)
+
+
+def older(a: CustomerRef, b: CustomerRef) -> CustomerRef:
+    """The winner of a merge of `a` and `b`: the same whichever order they come in."""
+    return a if a.rank() <= b.rank() else b

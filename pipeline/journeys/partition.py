@@ -5,6 +5,11 @@ The agent owns one `JourneyPartition` per assigned partition; states live in a s
 
     (customer id, Touchpoint, wall time) -> Outputs        on every touchpoint
     (wall time)                          -> Outputs        on every tick (idle partitions)
+    (loser, winner, wall time)           -> Outputs.moves  on an identity merge (loser's side)
+    (winner, loser state, wall time)     -> Outputs        absorbing it (winner's side)
+
+A merged customer stays in the store as a marker (`merged_into`): touchpoints that still
+arrive under its id go on to the winner (`Outputs.forwards`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from pipeline.journeys.engine import EngineConfig, Outputs, advance, due, evictable, receive
+from pipeline.journeys.identity import CustomerRef
+from pipeline.journeys.merging import absorb
 from pipeline.journeys.state import CustomerState
 from pipeline.metrics.windows import WindowCounter, WindowReport, contributions
 from schemas.touchpoint import Touchpoint
@@ -137,6 +144,11 @@ class JourneyPartition:
             self._schedule(state)
 
     def on_touchpoint(self, customer_id: str, touchpoint: Touchpoint, wall: float) -> Outputs:
+        merged = self.store.get(customer_id)
+        if merged is not None and merged.merged_into is not None:
+            out = Outputs()
+            out.forwards.append((merged.merged_into, touchpoint))
+            return out
         raw = touchpoint.raw
         self.clock.observe(f"{raw.topic}/{raw.partition}", touchpoint.event_time, wall)
         watermark = self.clock.watermark(wall)
@@ -148,6 +160,48 @@ class JourneyPartition:
         self.store.put(state)
         self._schedule(state)
         out.extend(self._run_due(watermark))
+        self._count(out)
+        return out
+
+    def on_merge(self, loser: CustomerRef, winner: CustomerRef) -> Outputs:
+        """`loser` is `winner` now: leave a marker, send the loser's state to the winner.
+
+        Redelivered, it sends the same state again (the winner ignores a repeat)."""
+        out = Outputs()
+        state = self.store.get(loser.id)
+        if state is not None and state.merged_into is not None:
+            if state.moved is not None:
+                out.moves.append((state.merged_into, state.moved))
+            return out
+        marker = CustomerState(
+            customer_id=loser.id, partition=self.partition, merged_into=winner, moved=state
+        )
+        self.store.put(marker)
+        self._scheduled.pop(loser.id, None)
+        if state is not None:
+            out.moves.append((winner, state))
+        return out
+
+    def on_absorb(self, winner: CustomerRef, loser: CustomerState, wall: float) -> Outputs:
+        """Fold a merged customer's state into `winner`'s (or pass it on if `winner` has
+        itself merged since)."""
+        out = Outputs()
+        state = self.store.get(winner.id)
+        if state is not None and state.merged_into is not None:
+            out.moves.append((state.merged_into, loser))
+            return out
+        state = state or CustomerState(customer_id=winner.id, partition=self.partition)
+        out.extend(absorb(state, loser, self.config))
+        latest = state.latest_event_time()
+        if self.clock.watermark(wall) is None and latest is not None:
+            self.clock.observe(RESTORED, latest, wall)
+        watermark = self.clock.watermark(wall)
+        if watermark is not None:
+            out.extend(advance(state, watermark, self.config))
+        self.store.put(state)
+        self._schedule(state)
+        if watermark is not None:
+            out.extend(self._run_due(watermark))
         self._count(out)
         return out
 

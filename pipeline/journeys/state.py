@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
+from pipeline.journeys.identity import CustomerRef
 from schemas.outputs import JourneySnapshot, SessionRecord, SessionStatus
 from schemas.touchpoint import Touchpoint
 
@@ -21,12 +22,15 @@ class PathStep(BaseModel):
     action: str
     stage: str | None
     campaign: str | None
+    purchase: bool = False  # so that a merge can tell a touchpoint counted twice
+    revenue: Decimal | None = None
 
 
 class SessionState(BaseModel):
     """A session being built (or one recently closed, kept for late touchpoints)."""
 
     session_id: str
+    customer_id: str | None = None  # set when a merge moves it: its records keep this id
     version: int = 1
     started_at: datetime
     ended_at: datetime
@@ -54,7 +58,7 @@ class SessionState(BaseModel):
     ) -> SessionRecord:
         return SessionRecord(
             session_id=self.session_id,
-            customer_id=customer_id,
+            customer_id=self.customer_id or customer_id,
             version=self.version,
             status=status,
             started_at=self.started_at,
@@ -108,6 +112,11 @@ class CustomerState(BaseModel):
     recent: list[SessionState] = Field(default_factory=list)  # closed, newest last
     pending: list[Touchpoint] = Field(default_factory=list)  # on time, not yet released
     seen: list[str] = Field(default_factory=list)  # recent event ids, for duplicates
+    absorbed: list[str] = Field(default_factory=list)  # customers merged into this one
+    # Set once this customer has merged into another: its touchpoints are forwarded there,
+    # and `moved` (its state as it was) is sent again if the merge is redelivered.
+    merged_into: CustomerRef | None = None
+    moved: CustomerState | None = None
 
     def latest_event_time(self) -> datetime | None:
         """The latest event time this customer holds (for rebuilding a watermark)."""

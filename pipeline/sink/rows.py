@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pipeline.metrics.windows import WindowReport
 from schemas.outputs import (
+    CustomerMerge,
     DropoffAlert,
     EnrichedTouchpoint,
+    IdentityLink,
+    IdentityViolation,
     JourneySnapshot,
     SessionRecord,
     StageTransition,
@@ -100,3 +103,33 @@ def alert_row(a: DropoffAlert) -> tuple[object, ...]:
         (c.dimension, c.value, c.dropped, c.sessions, c.rate, c.excess) for c in a.contributors
     ]
     return (*values, contributors)
+
+
+LINK_COLUMNS: tuple[str, ...] = (
+    "identifier", "identifier_type", "customer_id", "version", "reason", "via", "event_id",
+    "event_time",
+)  # fmt: skip
+
+
+def link_row(link: IdentityLink) -> tuple[object, ...]:
+    return tuple(getattr(link, column) for column in LINK_COLUMNS)
+
+
+MERGE_COLUMNS: tuple[str, ...] = (
+    "loser_id", "winner_id", "loser_born", "winner_born", "identifier", "via", "event_id",
+    "event_time",
+)  # fmt: skip
+
+
+def merge_row(merge: CustomerMerge) -> tuple[object, ...]:
+    return tuple(getattr(merge, column) for column in MERGE_COLUMNS)
+
+
+VIOLATION_COLUMNS: tuple[str, ...] = (
+    "identifier", "identifier_type", "partner", "partner_type", "customer_id", "limit",
+    "event_id", "event_time",
+)  # fmt: skip
+
+
+def violation_row(violation: IdentityViolation) -> tuple[object, ...]:
+    return tuple(getattr(violation, column) for column in VIOLATION_COLUMNS)

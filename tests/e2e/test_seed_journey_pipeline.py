@@ -39,11 +39,8 @@ def when(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-WHERE = f"customer_id = '{CUSTOMER}'"
-
-
-def stored_result(worker: WorkerProcess) -> dict[str, object]:
-    where = WHERE
+def stored_result(worker: WorkerProcess, customer: str = CUSTOMER) -> dict[str, object]:
+    where = f"customer_id = '{customer}'"
     transitions = worker.query(
         "SELECT kind, from_stage, to_stage, event_id, event_time FROM stage_transitions FINAL "
         f"WHERE {where} ORDER BY event_time, kind"
@@ -71,15 +68,18 @@ def stored_result(worker: WorkerProcess) -> dict[str, object]:
     }
 
 
-def expect_seed_result(worker: WorkerProcess) -> None:
+def expect_seed_result(worker: WorkerProcess, customer: str = CUSTOMER) -> None:
+    """The stored tables hold the seed journey as a marketer draws it, under `customer`."""
+    where = f"customer_id = '{customer}'"
+
     def complete() -> bool:
         # Each table has its own sink: wait until every one has caught up.
         counts = worker.query(
             "SELECT"
-            f" (SELECT countIf(status = 'closed') FROM sessions FINAL WHERE {WHERE}) AS closed,"
-            f" (SELECT count() FROM touchpoints FINAL WHERE {WHERE}) AS touchpoints,"
-            f" (SELECT count() FROM stage_transitions FINAL WHERE {WHERE}) AS transitions,"
-            f" (SELECT max(sessions) FROM journeys FINAL WHERE {WHERE}) AS journey_sessions"
+            f" (SELECT countIf(status = 'closed') FROM sessions FINAL WHERE {where}) AS closed,"
+            f" (SELECT count() FROM touchpoints FINAL WHERE {where}) AS touchpoints,"
+            f" (SELECT count() FROM stage_transitions FINAL WHERE {where}) AS transitions,"
+            f" (SELECT max(sessions) FROM journeys FINAL WHERE {where}) AS journey_sessions"
         )[0]
         return counts == {
             "closed": len(EXPECTED_SESSIONS),
@@ -89,7 +89,7 @@ def expect_seed_result(worker: WorkerProcess) -> None:
         }
 
     wait_until(complete, 120, "every table caught up with the seed journey")
-    result = stored_result(worker)
+    result = stored_result(worker, customer)
     assert result["transitions"] == EXPECTED_TRANSITIONS
     assert result["sessions"] == EXPECTED_SESSIONS
     journey = result["journey"][0]  # type: ignore[index]

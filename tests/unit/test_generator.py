@@ -20,7 +20,7 @@ from pipeline.ingest.deadletters import DeadLetter
 from pipeline.ingest.normalize import Normalizer, RawRecord
 from pipeline.ingest.pii import PiiHasher
 from pipeline.journeys.engine import Outputs
-from pipeline.journeys.identity import customer_key
+from pipeline.journeys.identity import anchor_key
 from pipeline.journeys.partition import DictStore, JourneyPartition, PartitionClock
 from pipeline.metrics.windows import DictCounts, WindowCounter
 from schemas.touchpoint import Touchpoint
@@ -145,7 +145,7 @@ def decision_drop_off_by_day(events: list[GeneratedEvent]) -> dict[datetime, tup
     )
     out = Outputs()
     for wall, result in enumerate(normalised(events)):
-        if isinstance(result, Touchpoint) and (key := customer_key(result.identities)):
+        if isinstance(result, Touchpoint) and (key := anchor_key(result.identities)):
             out.extend(engine.on_touchpoint(key, result, float(wall)))
     out.extend(engine.flush())
     latest = {}

@@ -41,3 +41,20 @@ def test_seed_journey_stages_sessions_and_transitions() -> None:
     assert state.first_reached == EXPECTED_FIRST_REACHED
     assert (state.stage, state.purchases, state.revenue) == ("advocacy", 2, Decimal("174.00"))
     assert CUSTOMER == "user:u-1042"
+
+
+def test_identified_seed_journey_resolves_to_one_customer_when_links_settle() -> None:
+    from pipeline.journeys.resolution import DictIdentities, Resolver
+    from tests.seed_journey import IDENTIFIED_CUSTOMER, seed_journey_identified
+
+    resolver, queue = Resolver(DictIdentities()), []
+    customers = set()
+    for tp in seed_journey_identified():
+        out = resolver.on_touchpoint(tp)
+        customers.add(out.customer_id)
+        queue.extend(out.messages)
+        while queue:  # links settle before the next touchpoint, as days pass in between
+            step = resolver.on_message(queue.pop(0))
+            assert not step.merges
+            queue.extend(step.messages)
+    assert customers == {IDENTIFIED_CUSTOMER}

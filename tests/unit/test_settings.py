@@ -131,3 +131,15 @@ def test_environment_variables_list_every_field_with_a_description() -> None:
     assert "JOURNEYS_SESSIONS_INACTIVITY_GAP" in names
     for name, description in names.items():
         assert description.startswith(name + ":"), name
+
+
+def test_identity_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.journeys.resolution import IdentityLimits
+
+    assert load_settings().identity.limits() == dict(IdentityLimits().per_type)
+    monkeypatch.setenv("JOURNEYS_IDENTITY_ANONYMOUS_ID_LIMIT", "2")
+    assert load_settings().identity.limits()["anonymous_id"] == 2
+    monkeypatch.setenv("JOURNEYS_IDENTITY_EMAIL_LIMIT", "0")
+    with pytest.raises(ConfigError, match="JOURNEYS_IDENTITY_EMAIL_LIMIT"):
+        load_settings()
+    assert "JOURNEYS_IDENTITY_LOYALTY_ID_LIMIT" in environment_variables()

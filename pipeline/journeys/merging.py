@@ -1,0 +1,117 @@
+"""Merging two customers' journeys into one, after identity resolution found they are one.
+
+    (winner state, loser state) -> winner state holding both, Outputs (a journey snapshot)
+
+The loser's facts stay as they were written (its touchpoints, sessions and transitions
+keep its customer id; the analyst views map it to the winner through `customer_merges`).
+What moves is the journey state, so that the engine goes on as if one customer had made
+every touchpoint:
+
+- stage first-reached times: the earlier of the two; the stage: the furthest;
+- counts, purchases and revenue: summed, minus touchpoints both had applied (a touchpoint
+  redelivered after its identifier moved to the winner), recognised by event id;
+- the path and the recent event ids: merged in event-time order, duplicates once;
+- pending (not yet released) touchpoints: both, in event-time order, duplicates once;
+- open sessions: with one, it becomes the winner's; with two, the winner's stays open and
+  the loser's closes as it stands (its customer id kept), settled like any other;
+- absorbing the same customer twice (a redelivered merge) changes nothing.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from pipeline.journeys.engine import EngineConfig, Outputs, settle_session
+from pipeline.journeys.identity import CustomerRef
+from pipeline.journeys.resolution import EngineMerge
+from pipeline.journeys.state import CustomerState, PathStep, SessionState
+
+
+class Absorb(BaseModel):
+    """For the engine (keyed by the winner): take `state`, a merged customer's journey."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["absorb"] = "absorb"
+    winner: CustomerRef
+    state: CustomerState
+
+
+EngineMessage = Annotated[EngineMerge | Absorb, Field(discriminator="kind")]
+ENGINE_MESSAGE: TypeAdapter[EngineMerge | Absorb] = TypeAdapter(EngineMessage)
+
+
+def absorb(winner: CustomerState, loser: CustomerState, config: EngineConfig) -> Outputs:
+    """Fold `loser` into `winner` (in place); returns the sessions closed and the journey."""
+    out = Outputs()
+    if loser.customer_id == winner.customer_id or loser.customer_id in winner.absorbed:
+        return out  # already here
+    for session in [*loser.recent, *([loser.open] if loser.open else [])]:
+        _keep_owner(session, loser.customer_id)
+    applied_twice = set(winner.seen) & set(loser.seen)
+    twice = [step for step in loser.path if step.event_id in applied_twice]
+    winner.touchpoints += loser.touchpoints - len(applied_twice)
+    winner.purchases += loser.purchases - sum(step.purchase for step in twice)
+    winner.revenue += loser.revenue - sum((s.revenue or Decimal(0) for s in twice), Decimal(0))
+    winner.sessions += loser.sessions
+    _merge_stages(winner, loser, config)
+    _merge_ends(winner, loser)
+    winner.path = _merge_path(winner.path, loser.path)[-config.path_limit :]
+    winner.seen = list(dict.fromkeys([*loser.seen, *winner.seen]))[-config.seen_limit :]
+    applied = set(winner.seen)
+    both = [*winner.pending, *loser.pending]
+    waiting = {t.event_id: t for t in both if t.event_id not in applied}
+    winner.pending = sorted(waiting.values(), key=lambda t: (t.event_time, t.event_id))
+    recent = list(winner.recent) + list(loser.recent)
+    if loser.open is not None:
+        if winner.open is None:
+            winner.open = loser.open
+        else:
+            settle_session(loser, loser.open, config, out)
+            recent.append(loser.open)
+    recent.sort(key=lambda s: (s.started_at, s.session_id))
+    winner.recent = recent[-config.recent_sessions :]
+    winner.journey_version += loser.journey_version + 1
+    winner.absorbed = list(dict.fromkeys([*winner.absorbed, loser.customer_id, *loser.absorbed]))
+    if winner.first_seen is not None and winner.last_seen is not None:
+        out.journeys.append(winner.snapshot())
+    return out
+
+
+def _keep_owner(session: SessionState, customer_id: str) -> None:
+    if session.customer_id is None:
+        session.customer_id = customer_id
+
+
+def _merge_stages(winner: CustomerState, loser: CustomerState, config: EngineConfig) -> None:
+    for stage, when in loser.first_reached.items():
+        if stage not in winner.first_reached or when < winner.first_reached[stage]:
+            winner.first_reached[stage] = when
+    model = config.stage_model
+    stages = [s for s in (winner.stage, loser.stage) if s is not None]
+    winner.stage = max(stages, key=model.rank, default=None)
+
+
+def _merge_ends(winner: CustomerState, loser: CustomerState) -> None:
+    if loser.first_seen is not None and (
+        winner.first_seen is None
+        or (loser.first_seen, loser.first_event_id or "")
+        < (winner.first_seen, winner.first_event_id or "")
+    ):
+        winner.first_seen, winner.first_event_id = loser.first_seen, loser.first_event_id
+        winner.first_channel = loser.first_channel
+    if loser.last_seen is not None and (
+        winner.last_seen is None
+        or (loser.last_seen, loser.last_event_id or "")
+        > (winner.last_seen, winner.last_event_id or "")
+    ):
+        winner.last_seen, winner.last_event_id = loser.last_seen, loser.last_event_id
+        winner.last_channel = loser.last_channel
+
+
+def _merge_path(a: list[PathStep], b: list[PathStep]) -> list[PathStep]:
+    steps = {step.event_id: step for step in [*b, *a]}
+    return sorted(steps.values(), key=lambda s: (s.event_time, s.event_id))
