@@ -117,10 +117,23 @@ def test_a_replayed_csv_export_gives_the_sessions_and_counts_worked_out_by_hand(
     wait_until(lambda: len(sessions(worker)) == 3, 120, "the three sessions closed")
     assert sessions(worker) == EXPECTED_SESSIONS
     wait_until(lambda: counts(worker) == EXPECTED_COUNTS, 60, "the conversion counts")
-    stored = worker.query(
-        "SELECT event_id, channel, platform, action, revenue, currency, campaign_source, "
-        "properties, email_hash IS NOT NULL AS hashed FROM touchpoints FINAL "
-        "WHERE event_id IN ('import:A-1', 'import:A-7') ORDER BY event_id"
+    # Each output topic has its own sink: the touchpoints may land a batch after sessions.
+    stored = wait_until(
+        lambda: (
+            rows
+            if len(
+                rows := worker.query(
+                    "SELECT event_id, channel, platform, action, revenue, currency, "
+                    "campaign_source, properties, email_hash IS NOT NULL AS hashed "
+                    "FROM touchpoints FINAL "
+                    "WHERE event_id IN ('import:A-1', 'import:A-7') ORDER BY event_id"
+                )
+            )
+            == 2
+            else None
+        ),
+        60,
+        "both touchpoints stored",
     )
     assert stored == [
         {
