@@ -24,8 +24,10 @@ DAY = 86400
 INCIDENT = Incident.parse("decision@2026-03-16T00:00Z+48h=0.7")  # about 20% -> 70%
 REPLAY = {
     "JOURNEYS_WINDOWS_SIZES": f"[{DAY}]",  # a few hundred sessions a day: daily windows
-    "JOURNEYS_SESSIONS_IDLE_AFTER": "10",  # the end of the replay closes by the wall clock
-    "JOURNEYS_SESSIONS_IDLE_RATE": "3600",
+    # The end of the replay closes by the wall clock: after 30 quiet seconds (a stall of
+    # a loaded machine is shorter), ten minutes of event time per second.
+    "JOURNEYS_SESSIONS_IDLE_AFTER": "30",
+    "JOURNEYS_SESSIONS_IDLE_RATE": "600",
     "JOURNEYS_SINK_BATCH_SECONDS": "1",
 }
 
