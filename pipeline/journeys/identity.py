@@ -2,16 +2,14 @@
 
 An identifier key is the identifier's value with a prefix that keeps the spaces apart:
 `anon:ck-1`, `device:idfa-7`, `email:<hash>`, `phone:<hash>`, `user:u-1042`,
-`loyalty:L-55`. A customer id is the key of the identifier that named the customer
+`loyalty:L-55`. A customer id is the key of the identifier that first named the customer
 (see pipeline.journeys.resolution), so a customer known only by `user:u-1042` is
 `user:u-1042`.
 
 The *anchor* is the key a touchpoint is partitioned by on its way to identity resolution:
 the identifier most likely seen before, so that the common journey (anonymous first,
 identified later) links new identifiers to a known customer instead of minting a second
-customer and merging it. An unknown anchor does not mint at once: the touchpoint is chased
-through its other identifiers in this order, and only the last one, when none is known,
-names the customer (pipeline.journeys.resolution).
+customer and merging it.
 """
 
 from __future__ import annotations

@@ -6,22 +6,15 @@ input and returns a `Resolution` saying where the touchpoint goes and which mess
 send, each keyed by the identifier (or customer) whose partition must handle it.
 
     Touchpoint (keyed by its anchor)   -> customer id, claims for its other identifiers
-                                          | a chase, when the anchor is unknown
-    Chase      (keyed by the next id)  -> customer id, claims | a chase to the next one
     Claim      (keyed by the claimed)  -> link | merge request to the losing customer
     Merge      (keyed by the loser)    -> engine merge (loser's journey -> winner) | chain
     Repoint    (keyed by an identifier)-> the identifier catches up with a merge
 
 The rules (docs/identity.md has the reasoning):
 
-- A touchpoint is resolved at the first of its identifiers, in anchor order, that is
-  known: an unknown anchor *chases* the touchpoint to its next identifier's partition,
-  and so on. Only when all are unknown does the last one name a new customer: the
-  customer id is that identifier's key and never changes, and its record is the
-  customer's *root* record. (So a touchpoint carrying only that identifier, anchored
-  there, names the same customer or finds it.)
-- Every other identifier on the touchpoint is claimed for the resolving identifier's
-  customer. An
+- An unknown anchor names a new customer: the customer id is the anchor's key and never
+  changes. The anchor's record is the customer's *root* record.
+- Every other identifier on the touchpoint is claimed for the anchor's customer. An
   unclaimed identifier joins it (a link). One owned by another customer means the two
   are one: the older customer (then the smaller id) wins, the claimed identifier points to
   the winner, and a Merge goes to the loser's root.
@@ -94,20 +87,6 @@ class Merge(BaseModel):
         return self.loser.id
 
 
-class Chase(BaseModel):
-    """A touchpoint whose identifiers checked so far are unknown, on its way to the
-    partition of `key`, its next identifier in anchor order; `rest` are the identifiers
-    still to check after `key`. The first partition that knows its identifier resolves
-    the touchpoint; the last one, when none does, names the customer after its own key."""
-
-    model_config = _FROZEN
-
-    kind: Literal["chase"] = "chase"
-    key: str
-    rest: list[str]
-    touchpoint: Touchpoint
-
-
 class Repoint(BaseModel):
     """`key` pointed to `old`, which has merged into `new`: follow it (path compression)."""
 
@@ -120,8 +99,8 @@ class Repoint(BaseModel):
     cause: Cause
 
 
-LinkMessage = Annotated[Claim | Merge | Chase | Repoint, Field(discriminator="kind")]
-LINK_MESSAGE: TypeAdapter[Claim | Merge | Chase | Repoint] = TypeAdapter(LinkMessage)
+LinkMessage = Annotated[Claim | Merge | Repoint, Field(discriminator="kind")]
+LINK_MESSAGE: TypeAdapter[Claim | Merge | Repoint] = TypeAdapter(LinkMessage)
 
 
 class EngineMerge(BaseModel):
@@ -189,9 +168,8 @@ class IdentityLimits:
 class Resolution:
     """What one step decided."""
 
-    customer_id: str | None = None  # the customer `touchpoint` goes to
-    touchpoint: Touchpoint | None = None  # resolved here (a touchpoint or a chase)
-    messages: list[Claim | Merge | Chase | Repoint] = field(default_factory=list)  # by .key
+    customer_id: str | None = None  # touchpoints only: the customer it goes to
+    messages: list[Claim | Merge | Repoint] = field(default_factory=list)  # by their .key
     engine_merges: list[EngineMerge] = field(default_factory=list)  # by loser id
     links: list[IdentityLink] = field(default_factory=list)
     merges: list[CustomerMerge] = field(default_factory=list)
@@ -205,48 +183,23 @@ class Resolver:
         self.store = store
         self.limits = limits or IdentityLimits()
 
-    # Touchpoint (by anchor) -> customer id + claims | a chase to its next identifier
+    # Touchpoint (by anchor) -> customer id + claims
     def on_touchpoint(self, touchpoint: Touchpoint) -> Resolution:
         out = Resolution()
         keys = identifier_keys(touchpoint.identities)
         if not keys:
             out.customer_id = unidentified_customer(touchpoint.event_id)
-            out.touchpoint = touchpoint
             return out
-        anchor = keys[0]
+        anchor, partners = keys[0], keys[1:]
+        cause = Cause(event_id=touchpoint.event_id, event_time=touchpoint.event_time)
         record = self.store.get(anchor)
         if touchpoint.is_bot:  # crawlers never name customers nor link identifiers
             out.customer_id = record.customer.id if record else anchor
-            out.touchpoint = touchpoint
             return out
-        if record is None and len(keys) > 1:
-            # Unknown here: its other identifiers may be known. Ask them before minting.
-            out.messages.append(Chase(key=keys[1], rest=keys[2:], touchpoint=touchpoint))
-            return out
-        return self._resolve(anchor, record, touchpoint, out)
-
-    # Chase (by the next identifier) -> customer id + claims | on to the next identifier
-    def on_chase(self, chase: Chase) -> Resolution:
-        out = Resolution()
-        record = self.store.get(chase.key)
-        if record is None and chase.rest:
-            out.messages.append(
-                Chase(key=chase.rest[0], rest=chase.rest[1:], touchpoint=chase.touchpoint)
-            )
-            return out
-        return self._resolve(chase.key, record, chase.touchpoint, out)
-
-    def _resolve(
-        self, key: str, record: IdentifierRecord | None, touchpoint: Touchpoint, out: Resolution
-    ) -> Resolution:
-        """Resolve `touchpoint` at its identifier `key` (known, or the last one to ask):
-        the customer of `key`, or a new one named `key`; claims for the others."""
-        partners = [k for k in identifier_keys(touchpoint.identities) if k != key]
-        cause = Cause(event_id=touchpoint.event_id, event_time=touchpoint.event_time)
         changed = False
         if record is None:
-            born = CustomerRef(id=key, born=touchpoint.event_time)
-            record = IdentifierRecord(key=key, customer=born, root=True)
+            born = CustomerRef(id=anchor, born=touchpoint.event_time)
+            record = IdentifierRecord(key=anchor, customer=born, root=True)
             out.links.append(_link(record, "minted", None, cause))
             changed = True
         for partner in partners:
@@ -256,20 +209,19 @@ class Resolver:
             changed = changed or added
             # Claimed again on every touchpoint: a lost claim (crash before it was sent)
             # is sent again when the touchpoint is redelivered; receivers ignore repeats.
-            out.messages.append(Claim(key=partner, customer=record.customer, via=key, cause=cause))
+            out.messages.append(
+                Claim(key=partner, customer=record.customer, via=anchor, cause=cause)
+            )
         if changed:
             self.store.put(record)
         out.customer_id = record.customer.id
-        out.touchpoint = touchpoint
         return out
 
-    def on_message(self, message: Claim | Merge | Chase | Repoint) -> Resolution:
+    def on_message(self, message: Claim | Merge | Repoint) -> Resolution:
         if isinstance(message, Claim):
             return self.on_claim(message)
         if isinstance(message, Merge):
             return self.on_merge(message)
-        if isinstance(message, Chase):
-            return self.on_chase(message)
         return self.on_repoint(message)
 
     # Claim (by the claimed identifier) -> link | merge request

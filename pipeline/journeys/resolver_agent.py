@@ -1,10 +1,10 @@
 """The identity resolution agent: canonical touchpoints in, touchpoints by customer out.
 
     touchpoints.canonical (Touchpoint, keyed by anchor)   \\
-    identity.messages (Claim | Merge | Chase | Repoint)    -> Resolver (table `identities`)
+    identity.messages (Claim | Merge | Repoint, by key)    -> Resolver (table `identities`)
         -> touchpoints.by-customer (Touchpoint, keyed by customer); bots straight out as
            enriched touchpoints
-        -> identity.messages (claims, merges and chases for other identifiers' partitions)
+        -> identity.messages (claims and merges for other identifiers' partitions)
         -> journeys.moves (EngineMerge, keyed by the loser)
         -> identity.links / identity.merges / identity.violations (records for ClickHouse)
 
@@ -91,30 +91,13 @@ def register_resolver(
     resolver = Resolver(TableIdentities(table), limits)
     canonical = topics.canonical.get_topic_name()
 
-    async def route(out: Resolution, raw: bytes | None = None) -> None:
-        # The touchpoint resolved in this step (directly, `raw` as it came, or at the end
-        # of a chase).
-        touchpoint = out.touchpoint
-        if touchpoint is None or out.customer_id is None:
-            return  # chased on: resolved on another identifier's partition
-        customer = out.customer_id.encode()
-        if touchpoint.is_bot:
-            enriched = EnrichedTouchpoint(
-                **dict(touchpoint), customer_id=out.customer_id, session_id=None,
-                stage=None, sequence=0,
-            )  # fmt: skip
-            await topics.touchpoints.send(key=customer, value=enriched.model_dump_json().encode())
-        else:
-            value = raw if raw is not None else touchpoint.model_dump_json().encode()
-            await topics.by_customer.send(key=customer, value=value)
-
     async def resolve(stream: Any) -> None:
         # Touchpoint (by anchor) | identity message (by key) -> Resolution -> topics
         async for event in stream.events():
             if event.message.topic != canonical:
-                out = resolver.on_message(LINK_MESSAGE.validate_json(event.value))
-                await route(out)
-                await send_resolution(out, topics)
+                await send_resolution(
+                    resolver.on_message(LINK_MESSAGE.validate_json(event.value)), topics
+                )
                 continue
             touchpoint = Touchpoint.model_validate_json(event.value)
             anchor = anchor_key(touchpoint.identities)
@@ -124,7 +107,18 @@ def register_resolver(
                 await topics.canonical.send(key=anchor.encode(), value=event.value)
                 continue
             out = resolver.on_touchpoint(touchpoint)
-            await route(out, event.value)
+            assert out.customer_id is not None
+            customer = out.customer_id.encode()
+            if touchpoint.is_bot:
+                enriched = EnrichedTouchpoint(
+                    **dict(touchpoint), customer_id=out.customer_id, session_id=None,
+                    stage=None, sequence=0,
+                )  # fmt: skip
+                await topics.touchpoints.send(
+                    key=customer, value=enriched.model_dump_json().encode()
+                )
+            else:
+                await topics.by_customer.send(key=customer, value=event.value)
             await send_resolution(out, topics)
 
     combined = app.topic(

@@ -14,7 +14,6 @@ import pytest
 from pipeline.journeys.identity import anchor_key, identifier_keys
 from pipeline.journeys.resolution import (
     LINK_MESSAGE,
-    Chase,
     Claim,
     DictIdentities,
     IdentityLimits,
@@ -44,7 +43,7 @@ class Network:
     ) -> None:
         self.store = DictIdentities()
         self.resolver = Resolver(self.store, limits)
-        self.queue: list[Claim | Merge | Chase | Repoint] = []
+        self.queue: list[Claim | Merge | Repoint] = []
         self.rng = random.Random(seed) if seed is not None else None
         self.dup = dup
         self.routed: dict[str, str] = {}  # event id -> customer id it was sent to
@@ -54,9 +53,6 @@ class Network:
         self.violations: list[IdentityViolation] = []
 
     def _collect(self, out: Resolution) -> None:
-        if out.touchpoint is not None:  # resolved here, directly or at the end of a chase
-            assert out.customer_id is not None
-            self.routed[out.touchpoint.event_id] = out.customer_id
         # Messages go over the wire as JSON, as in the worker.
         self.queue.extend(LINK_MESSAGE.validate_json(m.model_dump_json()) for m in out.messages)
         for merge in out.engine_merges:
@@ -69,7 +65,10 @@ class Network:
 
     def touch(self, *touchpoints: Touchpoint) -> None:
         for t in touchpoints:
-            self._collect(self.resolver.on_touchpoint(t))
+            out = self.resolver.on_touchpoint(t)
+            assert out.customer_id is not None
+            self.routed[t.event_id] = out.customer_id
+            self._collect(out)
             if self.rng is not None and self.rng.random() < self.dup:  # redelivered
                 self._collect(self.resolver.on_touchpoint(t))
 
@@ -149,21 +148,16 @@ def test_merge_of_two_known_customers() -> None:
     # She orders with her account and the email: one person.
     net.touch(tp("order", 1500, "order_placed", user_id="ann-42", email_hash="ann"))
     net.drain()
-    # The phone's first touchpoint carried two unknown identifiers: the chase ended at the
-    # account, which named the customer.
-    assert net.engine == {"user:ann-42": "anon:ck-a"}  # the older customer wins
-    merge = net.merges["user:ann-42"]
+    assert net.engine == {"anon:ck-b": "anon:ck-a"}  # the older customer wins
+    merge = net.merges["anon:ck-b"]
     assert (merge.winner_id, merge.identifier) == ("anon:ck-a", "user:ann-42")
     for event in ("a1", "a2", "b1", "order"):
         assert net.journey_of(event) == "anon:ck-a"
     for key in ("anon:ck-a", "anon:ck-b", "email:ann", "user:ann-42"):
         assert net.owner(key) == "anon:ck-a"
     # The loser's root now points at the winner: its next touchpoints go there directly.
-    net.touch(tp("b2", 1600, user_id="ann-42"))
+    net.touch(tp("b2", 1600, anonymous_id="ck-b"))
     assert net.routed["b2"] == "anon:ck-a"
-    # The cookie still names the loser until the engine forwards and repoints it.
-    net.touch(tp("b3", 1601, anonymous_id="ck-b"))
-    assert net.routed["b3"] == "user:ann-42" and net.journey_of("b3") == "anon:ck-a"
 
 
 def test_link_arriving_after_the_touchpoints_it_connects() -> None:
@@ -181,10 +175,10 @@ def test_link_arriving_after_the_touchpoints_it_connects() -> None:
 def test_link_arriving_before_the_touchpoints_it_connects() -> None:
     net = Network()
     net.touch(tp("popup", 10, "popup_submitted", anonymous_id="ck-1", email_hash="e-1"))
-    net.drain()  # both unknown: chased to the email, which names the customer
+    net.drain()
     net.touch(tp("click", 20, email_hash="e-1"), tp("visit", 30, anonymous_id="ck-1"))
     net.drain()
-    assert net.routed == {"popup": "email:e-1", "click": "email:e-1", "visit": "email:e-1"}
+    assert net.routed == {"popup": "anon:ck-1", "click": "anon:ck-1", "visit": "anon:ck-1"}
     assert net.engine == {}
 
 
@@ -315,133 +309,3 @@ def test_bots_and_touchpoints_without_identifiers_link_nothing() -> None:
     net.drain()
     assert net.routed == {"bot": "anon:crawler", "nobody": "event:nobody"}
     assert net.store.records == {} and net.links == []
-
-
-# ── the chase: an unknown anchor asks the touchpoint's other identifiers first ─────────
-
-
-def test_unknown_anchor_with_a_known_identifier_resolves_there_without_a_merge() -> None:
-    net = Network()
-    net.touch(tp("login", 0, "signed_in", user_id="u-1"))
-    net.drain()
-    order = tp("order", 60, "order_placed", email_hash="new", user_id="u-1")
-    out = net.resolver.on_touchpoint(order)  # anchored on the email, which nobody knows
-    assert out.customer_id is None and out.links == [] and net.store.get("email:new") is None
-    (chase,) = out.messages
-    assert isinstance(chase, Chase)
-    assert (chase.key, chase.rest, chase.touchpoint) == ("user:u-1", [], order)
-    net.touch(order)
-    net.drain()
-    assert net.routed == {"login": "user:u-1", "order": "user:u-1"}
-    assert net.merges == {} and net.engine == {}
-    assert net.owner("email:new") == "user:u-1"
-    assert [link.reason for link in net.links] == ["minted", "linked"]
-
-
-def test_all_identifiers_unknown_mint_the_customer_at_the_last_one() -> None:
-    net = Network()
-    first = tp("first", 0, anonymous_id="ck", email_hash="e", user_id="u")
-    out = net.resolver.on_touchpoint(first)
-    (chase,) = out.messages
-    assert isinstance(chase, Chase) and (chase.key, chase.rest) == ("email:e", ["user:u"])
-    hop = net.resolver.on_message(chase)  # the email does not know it either: on to the user
-    (last,) = hop.messages
-    assert isinstance(last, Chase) and (last.key, last.rest) == ("user:u", [])
-    assert hop.customer_id is None and net.store.records == {}
-    net.touch(first)
-    net.drain()
-    assert net.routed == {"first": "user:u"}
-    minted = [(link.identifier, link.customer_id) for link in net.links if link.reason == "minted"]
-    assert minted == [("user:u", "user:u")]
-    record = net.store.get("user:u")
-    assert record is not None and record.root and record.customer.born == first.event_time
-    for key in ("anon:ck", "email:e", "user:u"):
-        assert net.owner(key) == "user:u"
-    assert net.merges == {}
-
-
-def shop_rows() -> list[Touchpoint]:
-    """The replay fixture's first customer: the account on every row, the email on some."""
-    both = {"user_id": "u-100", "email_hash": "ann"}
-    return [
-        tp("A-1", 0, "ad_impression", **both),
-        tp("A-2", 1, "ad_click", **both),
-        *(tp(f"A-{i}", i, user_id="u-100") for i in (3, 4, 5, 6)),
-        tp("A-7", 12, "order_placed", **both),
-    ]
-
-
-def test_a_chase_and_a_touchpoint_anchored_at_its_end_name_the_same_customer() -> None:
-    # A-3 reaches the account's partition before A-1's chase does.
-    net = Network()
-    a1, a3 = shop_rows()[0], shop_rows()[2]
-    net.touch(a1)  # chased to user:u-100, still in flight
-    net.touch(a3)  # anchored on user:u-100: unknown, and no other identifier: mints it
-    net.drain()
-    assert net.routed == {"A-1": "user:u-100", "A-3": "user:u-100"}
-    assert net.merges == {} and net.engine == {}
-    # The chase first: it names the customer, A-3 finds it.
-    net = Network()
-    net.touch(a1)
-    net.drain()
-    net.touch(a3)
-    assert net.routed == {"A-1": "user:u-100", "A-3": "user:u-100"}
-    assert net.merges == {}
-
-
-@pytest.mark.parametrize("seed", range(30))
-def test_the_shop_rows_in_any_order_are_one_customer_without_merges(seed: int) -> None:
-    """All rows at once, messages shuffled and some delivered twice: one customer, the
-    account, and no spurious customer merged afterwards."""
-    rng = random.Random(seed)
-    rows = shop_rows()
-    rng.shuffle(rows)
-    net = Network(seed=seed, dup=0.3)
-    for row in rows:
-        net.touch(row)
-        if rng.random() < 0.3:
-            net.drain()
-    net.drain()
-    assert set(net.routed) == {row.event_id for row in rows}
-    assert set(net.routed.values()) == {"user:u-100"}
-    assert net.merges == {} and net.engine == {}
-    assert net.owner("email:ann") == "user:u-100"
-
-
-def test_a_redelivered_chase_resolves_the_same_and_changes_nothing() -> None:
-    net = Network()
-    login = tp("login", 0, "signed_in", anonymous_id="ck", user_id="u")
-    net.touch(login)
-    net.drain()
-    before = {key: record.model_dump() for key, record in net.store.records.items()}
-    routed = dict(net.routed)
-    # The touchpoint again (its anchor is known now) and its old chase message again.
-    net.touch(login)
-    net.queue.append(Chase(key="user:u", rest=[], touchpoint=login))
-    net.drain()
-    after = {key: record.model_dump() for key, record in net.store.records.items()}
-    assert after == before and net.routed == routed == {"login": "user:u"}
-    assert net.merges == {} and [link.reason for link in net.links] == ["minted", "linked"]
-
-
-def test_the_identifier_that_resolves_a_chase_still_enforces_its_limit() -> None:
-    net = Network(IdentityLimits({**IdentityLimits().per_type, "user_id": 1}))
-    net.touch(tp("laptop", 0, "signed_in", anonymous_id="ck-1", user_id="u"))
-    net.drain()
-    assert net.owner("anon:ck-1") == "user:u"
-    # A second cookie for the account: chased to the account, which is at its limit.
-    net.touch(tp("phone", 10, "signed_in", anonymous_id="ck-2", user_id="u"))
-    net.drain()
-    assert net.routed["phone"] == "user:u"  # the touchpoint stays with the account
-    assert net.store.get("anon:ck-2") is None  # the cookie was not linked
-    (violation,) = net.violations
-    assert (violation.identifier, violation.partner, violation.limit) == ("user:u", "anon:ck-2", 1)
-    # A known anchor at its own limit refuses a second account, as before.
-    net = Network(IdentityLimits({**IdentityLimits().per_type, "anonymous_id": 1}))
-    net.touch(tp("ann", 0, "signed_in", anonymous_id="kiosk", user_id="ann"))
-    net.drain()
-    net.touch(tp("bob", 1, "signed_in", anonymous_id="kiosk", user_id="bob"))
-    net.drain()
-    assert net.routed == {"ann": "user:ann", "bob": "user:ann"}
-    (violation,) = net.violations
-    assert (violation.identifier, violation.partner) == ("anon:kiosk", "user:bob")
