@@ -21,14 +21,16 @@ from pydantic import BaseModel, ConfigDict
 from schemas.touchpoint import Identities
 
 #: Identifier fields and their key prefixes, in anchor order: devices and cookies are seen
-#: first (an ad impression, a site visit), then the email a popup collects, then the phone,
-#: the account id of a login or order, and last the loyalty card handed out after a purchase.
+#: first (an ad impression, a site visit); then the account id, which server-side systems
+#: (orders, CRM exports, the help desk) put on every record while an email or phone is an
+#: attribute that comes and goes; then the email a popup collects, the phone, and last the
+#: loyalty card handed out after a purchase.
 ANCHOR_ORDER: tuple[tuple[str, str], ...] = (
     ("device_id", "device"),
     ("anonymous_id", "anon"),
+    ("user_id", "user"),
     ("email_hash", "email"),
     ("phone_hash", "phone"),
-    ("user_id", "user"),
     ("loyalty_id", "loyalty"),
 )
 

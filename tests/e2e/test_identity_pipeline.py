@@ -256,7 +256,7 @@ EXPECTED_MERGED = {
         {"identifier": "email:ann", "customer_id": WINNER},
         {"identifier": "user:ann-42", "customer_id": WINNER},
     ],
-    "merges": [{"loser_id": LOSER, "winner_id": WINNER, "identifier": "user:ann-42"}],
+    "merges": [{"loser_id": LOSER, "winner_id": WINNER, "identifier": "email:ann"}],
     "sessions": [{"customer_id": WINNER, "n": 4, "touchpoints": 8}],
 }
 
