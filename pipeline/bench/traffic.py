@@ -1,0 +1,102 @@
+"""The benchmark's events: a fixed, deterministic set from the demo generator, produced
+to a prefix's raw topics in bulk (before anything consumes) or at a steady rate.
+
+    events = bench_events(50_000, seed=42)                  # same seed, same events
+    produce_all(bootstrap, TopicNames("b1."), events, partitions=8)
+    sent = produce_paced(bootstrap, names, more, rate=500)  # (topic, partition, offset) -> time
+
+The generator's defaults are kept (bots, late deliveries and 0.2 % broken records): every
+record counts as processed when it reaches either `touchpoints` or `dead_letters`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from kafka import KafkaProducer
+
+from pipeline.generator.output import KafkaOutput
+from pipeline.generator.traffic import GeneratedEvent, Traffic, TrafficConfig
+from pipeline.kafka_admin import ensure_topics
+from pipeline.topics import CHANNELS, TopicNames
+
+#: Event time of the first arrival: a fixed Monday, so the same seed gives the same events
+#: (timestamps included) on every machine, old enough to be history, young enough to be
+#: accepted (JOURNEYS_INGEST_MAX_EVENT_AGE is five years).
+BENCH_START = datetime(2026, 1, 5, tzinfo=UTC)
+
+#: Arrivals per day of event time: dense enough that many customers are active at once.
+CUSTOMERS_PER_DAY = 20_000.0
+
+
+def bench_events(count: int, seed: int = 42, start: datetime = BENCH_START) -> list[GeneratedEvent]:
+    """The first `count` events of the generator's traffic for `seed`, from `start`."""
+    config = TrafficConfig(start=start, end=None, seed=seed, customers_per_day=CUSTOMERS_PER_DAY)
+    return list(itertools.islice(Traffic(config).events(), count))
+
+
+def after(events: list[GeneratedEvent], gap: timedelta) -> datetime:
+    """A start for more traffic, on the hour at least `gap` after `events` end."""
+    last = max((event.event_time for event in events), default=BENCH_START)
+    return last.replace(minute=0, second=0, microsecond=0) + gap + timedelta(hours=1)
+
+
+def raw_topics(names: TopicNames, partitions: int, bootstrap: str) -> list[str]:
+    """Create a prefix's raw topics (the pipeline's layout); their names."""
+    topics = names.all_raw()
+    ensure_topics(bootstrap, topics, partitions, 1)
+    return topics
+
+
+def produce_all(
+    bootstrap: str, names: TopicNames, events: list[GeneratedEvent], partitions: int
+) -> float:
+    """Send every event to its raw topic and wait for the broker; seconds it took."""
+    raw_topics(names, partitions, bootstrap)
+    began = time.monotonic()
+    with KafkaOutput(bootstrap, names) as output:
+        for event in events:
+            output.write(event)
+    return time.monotonic() - began
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Where one paced record went, and when (time.time()) it was handed to the producer."""
+
+    topic: str
+    partition: int
+    offset: int
+    sent_at: float
+    malformed: bool
+
+
+def produce_paced(
+    bootstrap: str, names: TopicNames, events: list[GeneratedEvent], rate: float
+) -> list[Sent]:
+    """Send events at `rate` per second, recording each one's send time and offset."""
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, client_id="journeys-bench", linger_ms=0, acks="all"
+    )
+    topics = {channel: names.raw(channel) for channel in CHANNELS}
+    pending = []
+    began = time.time()
+    try:
+        for index, event in enumerate(events):
+            delay = began + index / rate - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            sent_at = time.time()
+            future = producer.send(topics[event.channel], key=event.key, value=event.value)
+            pending.append((future, sent_at, event.malformed))
+        producer.flush(timeout=120)
+    finally:
+        producer.close()
+    sent = []
+    for future, sent_at, malformed in pending:
+        meta = future.get(timeout=60)
+        sent.append(Sent(meta.topic, meta.partition, meta.offset, sent_at, malformed))
+    return sent
