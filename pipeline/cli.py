@@ -303,6 +303,7 @@ def bench(
         baselines=tuple(name for name in BASELINES if name not in skipped),
         scaling="scaling" not in skipped,
         quick=quick,
+        stall=30.0 if quick else 60.0,
         out_dir=out_dir,
     )
     _setup_logging("warning")

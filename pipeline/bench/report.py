@@ -79,9 +79,11 @@ class Memory:
 @dataclass(frozen=True)
 class Scale:
     workers: int
-    events_per_second: float
+    events_per_second: float  # 0 when the run did not complete
     speedup: float  # over one worker
     cpu_percent_per_worker: list[float]
+    stored: int  # records stored when the run ended (all of them unless it stalled)
+    completed: bool = True
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Report:
     latency: Latency | None = None
     memory: Memory | None = None
     scaling: list[Scale] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # phases that failed, and why
 
     def pipeline(self) -> Throughput | None:
         return next((t for t in self.throughput if t.consumer == PIPELINE), None)
@@ -183,8 +186,11 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append((
             "Scaling (same events, same topics layout, one consumer group)",
             ["workers", "events/s", "speedup", "CPU % per worker"],
-            [[str(s.workers), _f(s.events_per_second), f"{s.speedup:.2f}",
-              " + ".join(_f(c) for c in s.cpu_percent_per_worker)] for s in report.scaling],
+            [[str(s.workers),
+              _f(s.events_per_second) if s.completed else f"stalled at {_f(s.stored)}",
+              f"{s.speedup:.2f}" if s.completed else "-",
+              " + ".join(_f(c) for c in s.cpu_percent_per_worker) or "-"]
+             for s in report.scaling],
         ))  # fmt: skip
     return out
 
@@ -200,6 +206,8 @@ def markdown(report: Report) -> str:
     ]
     if meta.get("note"):
         lines += [f"> {meta['note']}", ""]
+    if report.problems:
+        lines += ["Problems in this run:", ""] + [f"- {p}" for p in report.problems] + [""]
     lines += ["What each consumer does per record:", ""]
     lines += [f"- **{t.consumer}**: {t.what}" for t in report.throughput]
     lines.append("")
@@ -217,6 +225,8 @@ def show(report: Report, console: Console) -> None:
         for row in rows:
             table.add_row(*row)
         console.print(table)
+    for problem in report.problems:
+        console.print(f"[red]problem:[/] {problem}")
     if report.meta.get("note"):
         console.print(f"[yellow]{report.meta['note']}[/]")
 

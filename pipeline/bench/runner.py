@@ -46,7 +46,7 @@ from pipeline.bench.report import (
     Throughput,
 )
 from pipeline.bench.traffic import after, bench_events, produce_all, produce_paced, raw_topics
-from pipeline.bench.workers import BenchError, Fleet
+from pipeline.bench.workers import BenchError, Fleet, Stalled
 from pipeline.generator.traffic import GeneratedEvent
 from pipeline.localstack.kafka import LocalKafka
 from pipeline.settings import Settings
@@ -77,6 +77,7 @@ class BenchOptions:
     scaling: bool = True
     quick: bool = False
     timeout: float = 900.0  # per phase
+    stall: float = 60.0  # a pipeline run that stores nothing new this long has stalled
     out_dir: Path = Path("var/bench")
 
 
@@ -196,7 +197,9 @@ class Bench:
                     self.sampler.sample()
                     half.append((fleet.customers(), self.sampler.rss(first_key)))
 
-            fleet.wait_processed(expected, timeout=self.options.timeout, on_poll=halfway)
+            fleet.wait_processed(
+                expected, timeout=self.options.timeout, on_poll=halfway, stall=self.options.stall
+            )
             self.sampler.sample()
             first, last = fleet.window()
         except BaseException:
@@ -234,7 +237,9 @@ class Bench:
         marks = OutputMarks.now(self.bootstrap, [names.sessions, names.transitions])
         began = time.time()
         sent = produce_paced(self.bootstrap, names, events, rate)
-        fleet.wait_processed(already + len(sent), timeout=self.options.timeout)
+        fleet.wait_processed(
+            already + len(sent), timeout=self.options.timeout, stall=self.options.stall
+        )
         timed = sent[:measured]
         rows = fleet.workers[0].query(
             "SELECT event_id, raw_topic, raw_partition, raw_offset, "
@@ -325,7 +330,10 @@ def _phases(bench: Bench, report: Report) -> None:
 
     for name in options.baselines:
         bench.say(f"baseline: {name}")
-        report.throughput.append(bench.baseline(name, topics, len(events)))
+        try:
+            report.throughput.append(bench.baseline(name, topics, len(events)))
+        except BenchError as error:
+            report.problems.append(f"baseline {name}: {error}")
 
     bench.say("pipeline: 1 worker")
     half: list[tuple[int, int]] = []
@@ -348,14 +356,19 @@ def _phases(bench: Bench, report: Report) -> None:
         fleet.stop()
     if options.scaling:
         bench.say("pipeline: 2 workers")
-        two, fleet2, _ = bench.pipeline("b", 2, len(events))
+        report.scaling = [Scale(1, one.events_per_second, 1.0, _worker_cpu(one), len(events))]
+        try:
+            two, fleet2, _ = bench.pipeline("b", 2, len(events))
+        except Stalled as stalled:
+            report.problems.append(f"2 workers: {stalled}")
+            report.scaling.append(Scale(2, 0.0, 0.0, [], stalled.stored, completed=False))
+            return
         fleet2.stop()
         report.throughput.insert(1, two)
-        report.scaling = [
-            Scale(1, one.events_per_second, 1.0, _worker_cpu(one)),
+        report.scaling.append(
             Scale(2, two.events_per_second, two.events_per_second / one.events_per_second,
-                  _worker_cpu(two)),
-        ]  # fmt: skip
+                  _worker_cpu(two), len(events))
+        )  # fmt: skip
 
 
 def _worker_cpu(run: Throughput) -> list[float]:

@@ -35,6 +35,15 @@ class BenchError(JourneysError):
     """A benchmark run could not complete (a process died, or a phase timed out)."""
 
 
+class Stalled(BenchError):
+    """The pipeline stopped storing records before it had them all."""
+
+    def __init__(self, stored: int, expected: int, message: str) -> None:
+        super().__init__(message)
+        self.stored = stored
+        self.expected = expected
+
+
 class Worker:
     """One pipeline worker and its HTTP query endpoint."""
 
@@ -142,9 +151,14 @@ class Fleet:
         timeout: float,
         poll: float = 0.5,
         on_poll: Callable[[int], None] | None = None,
+        stall: float = 60.0,
     ) -> None:
-        """Block until `expected` records reached ClickHouse; `on_poll(done)` each poll."""
+        """Block until `expected` records reached ClickHouse; `on_poll(done)` each poll.
+
+        Raises Stalled when the count has not moved for `stall` seconds, or at `timeout`.
+        """
         deadline = time.monotonic() + timeout
+        last, moved = -1, time.monotonic()
         while True:
             for worker in self.workers:
                 if not worker.child.running():
@@ -154,9 +168,17 @@ class Fleet:
                 on_poll(done)
             if done >= expected:
                 return
-            if time.monotonic() > deadline:
-                raise BenchError(
-                    f"the pipeline stored {done} of {expected} records in {timeout:.0f} s"
+            now = time.monotonic()
+            if done != last:
+                last, moved = done, now
+            if now > deadline or now - moved > stall:
+                why = (
+                    f"in {timeout:.0f} s"
+                    if now > deadline
+                    else f"and then no more for {stall:.0f} s"
+                )
+                raise Stalled(
+                    done, expected, f"the pipeline stored {done:,} of {expected:,} records {why}"
                 )
             time.sleep(poll)
 
