@@ -281,6 +281,9 @@ def bench(
     out_dir: Annotated[Path, typer.Option("--out", help="Where latest.json/.md go.")] = Path(
         "var/bench"
     ),
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Sample the 1-worker run with py-spy.")
+    ] = False,
 ) -> None:
     """Benchmark the pipeline beside baselines: throughput, latency, memory, scaling.
 
@@ -304,9 +307,11 @@ def bench(
         scaling="scaling" not in skipped,
         quick=quick,
         stall=30.0 if quick else 60.0,
+        profile=profile,
         out_dir=out_dir,
     )
     _setup_logging("warning")
+    logging.getLogger("kafka").setLevel(logging.ERROR)  # leader moves of brand-new topics
     report = run_bench(options, _settings(), err)
     show(report, out)
     as_json, as_md = write(report, out_dir)

@@ -16,6 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.bench.profile import Profile
+
 #: The pipeline's row name in the throughput table; ratios are taken against it.
 PIPELINE = "pipeline (1 worker)"
 
@@ -94,6 +96,7 @@ class Report:
     memory: Memory | None = None
     scaling: list[Scale] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # phases that failed, and why
+    profile: Profile | None = None  # py-spy of the 1-worker run (--profile)
 
     def pipeline(self) -> Throughput | None:
         return next((t for t in self.throughput if t.consumer == PIPELINE), None)
@@ -136,8 +139,10 @@ def _f(value: float, digits: int = 0) -> str:
 
 
 def _ratio(value: float | None) -> str:
-    """Three significant digits: 0.000266, 0.0374, 1, 37.4."""
-    return "-" if value is None else f"{value:.3g}"
+    """Three significant digits: 0.000266, 0.0374, 1, 37.4, 1,150."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -192,6 +197,19 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
               " + ".join(_f(c) for c in s.cpu_percent_per_worker) or "-"]
              for s in report.scaling],
         ))  # fmt: skip
+    if report.profile is not None:
+        prof = report.profile
+        for what, shares in (
+            ("library of the innermost frame", prof.by_library),
+            ("innermost own function (pipeline/, schemas/)", prof.by_own_function),
+            ("innermost frame", prof.by_leaf),
+        ):
+            out.append((
+                f"Profile of the worker (1-worker run, py-spy, {_f(prof.samples)} samples): "
+                f"by {what}",
+                ["where", "share of samples"],
+                [[share.name, f"{share.percent:.1f} %"] for share in shares],
+            ))  # fmt: skip
     return out
 
 

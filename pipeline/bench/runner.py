@@ -35,6 +35,7 @@ from pipeline.bench.latency import (
     touchpoint_latencies,
 )
 from pipeline.bench.processes import REPO, Child, Sampler, child_env
+from pipeline.bench.profile import Profiler, summarise
 from pipeline.bench.report import (
     PIPELINE,
     Latency,
@@ -79,6 +80,7 @@ class BenchOptions:
     timeout: float = 900.0  # per phase
     stall: float = 60.0  # a pipeline run that stores nothing new this long has stalled
     out_dir: Path = Path("var/bench")
+    profile: bool = False  # py-spy the 1-worker run (costs it a little CPU)
 
 
 #: name -> (module, what it does per record)
@@ -188,6 +190,9 @@ class Bench:
             key = f"{run}-worker-{index}"
             self.sampler.watch(key, worker.child.pid)
             watched[key] = "worker" if workers == 1 else f"worker-{index + 1}"
+        profiler: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        if self.options.profile and run == "a":
+            profiler = Profiler(fleet.workers[0].child.pid, self.workdir / "worker.pyspy")
         try:
             fleet.wait_ready(timeout=180)
             first_key = next(iter(watched))
@@ -197,9 +202,13 @@ class Bench:
                     self.sampler.sample()
                     half.append((fleet.customers(), self.sampler.rss(first_key)))
 
-            fleet.wait_processed(
-                expected, timeout=self.options.timeout, on_poll=halfway, stall=self.options.stall
-            )
+            with profiler:
+                fleet.wait_processed(
+                    expected,
+                    timeout=self.options.timeout,
+                    on_poll=halfway,
+                    stall=self.options.stall,
+                )
             self.sampler.sample()
             first, last = fleet.window()
         except BaseException:
@@ -339,6 +348,10 @@ def _phases(bench: Bench, report: Report) -> None:
     half: list[tuple[int, int]] = []
     one, fleet, watched = bench.pipeline("a", 1, len(events), half)
     report.throughput.insert(0, one)
+    if options.profile:
+        report.profile = summarise(bench.workdir / "worker.pyspy")
+        if report.profile is None:
+            report.problems.append("--profile: py-spy recorded nothing (see worker.log)")
     try:
         if half:
             report.memory = bench.memory(fleet, next(iter(watched)), half[0])

@@ -1,0 +1,144 @@
+"""Where a worker's time goes: py-spy samples of the running process, summarised.
+
+    with Profiler(pid, Path("worker.pyspy")) as profiler: ...   # samples while inside
+    summary = summarise(Path("worker.pyspy"))                    # Profile
+
+py-spy (a `bench` extra) samples the worker's Python stacks without changing it; only
+threads that are running are counted, so the shares are of CPU time spent in Python
+(ClickHouse's own native threads, inside the same process, are not seen).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+#: (library, a piece of the file path of its frames): the first match names a leaf frame.
+LIBRARIES: tuple[tuple[str, str], ...] = (
+    ("pydantic (validate / serialise)", "pydantic"),
+    ("json", "/json/"),
+    ("faust / mode (streams, tables, acks)", "/faust/"),
+    ("faust / mode (streams, tables, acks)", "/mode/"),
+    ("aiokafka (fetch, produce)", "/aiokafka/"),
+    ("kafka-python", "/kafka/"),
+    ("clickhouse-connect / chdb (sink)", "clickhouse_connect"),
+    ("clickhouse-connect / chdb (sink)", "/chdb/"),
+    ("asyncio (event loop)", "/asyncio/"),
+    ("crawlerdetect / phonenumbers (normaliser)", "crawlerdetect"),
+    ("crawlerdetect / phonenumbers (normaliser)", "phonenumbers"),
+    ("pipeline and schemas (own code)", "pipeline/"),
+    ("pipeline and schemas (own code)", "schemas/"),
+)
+
+
+@dataclass(frozen=True)
+class Share:
+    name: str
+    samples: int
+    percent: float
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A summary of py-spy samples."""
+
+    samples: int
+    by_library: list[Share]  # the library of the innermost frame
+    by_own_function: list[Share]  # the innermost frame in pipeline/ or schemas/ code
+    by_leaf: list[Share]  # the innermost frame itself
+
+
+def available() -> bool:
+    """Whether py-spy is installed (the `bench` extra)."""
+    return _py_spy() is not None
+
+
+def _py_spy() -> str | None:
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+class Profiler:
+    """py-spy recording one process (raw collapsed stacks) while the block runs."""
+
+    def __init__(self, pid: int, out: Path, rate: int = 100) -> None:
+        self.pid, self.out, self.rate = pid, out, rate
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Profiler:
+        py_spy = _py_spy()
+        if py_spy is not None:
+            log = self.out.with_suffix(".log").open("wb")
+            self._process = subprocess.Popen(
+                [py_spy, "record", "--pid", str(self.pid), "--format", "raw",
+                 "--rate", str(self.rate), "--nonblocking", "--output", str(self.out)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            log.close()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self._process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        try:
+            self._process.wait(30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def summarise(path: Path, top: int = 12) -> Profile | None:
+    """The shares of a raw py-spy file, or None when it holds no samples."""
+    if not path.exists():
+        return None
+    libraries: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        frames = stack.split(";")
+        total += samples
+        leaves[_short(frames[-1])] += samples
+        libraries[_library(frames[-1])] += samples
+        mine = next((f for f in reversed(frames) if _is_own(f)), None)
+        own[_short(mine) if mine else "(no own frame: framework, client, loop)"] += samples
+    if not total:
+        return None
+
+    def shares(counter: Counter[str]) -> list[Share]:
+        return [Share(name, n, 100 * n / total) for name, n in counter.most_common(top)]
+
+    return Profile(total, shares(libraries), shares(own), shares(leaves))
+
+
+def _library(frame: str) -> str:
+    return next((name for name, piece in LIBRARIES if piece in frame), "other")
+
+
+def _is_own(frame: str) -> bool:
+    return ("pipeline/" in frame or "schemas/" in frame) and "site-packages" not in frame
+
+
+def _short(frame: str) -> str:
+    """`function (path/to/file.py:12)` -> `function (file.py)`."""
+    name, _, where = frame.partition(" (")
+    file = where.rstrip(")").rsplit(":", 1)[0]
+    return f"{name} ({Path(file).name})" if file else name
