@@ -20,22 +20,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-#: (library, a piece of the file path of its frames): the first match names a leaf frame.
-LIBRARIES: tuple[tuple[str, str], ...] = (
-    ("pydantic (validate / serialise)", "pydantic"),
-    ("json", "/json/"),
-    ("faust / mode (streams, tables, acks)", "/faust/"),
-    ("faust / mode (streams, tables, acks)", "/mode/"),
-    ("aiokafka (fetch, produce)", "/aiokafka/"),
-    ("kafka-python", "/kafka/"),
-    ("clickhouse-connect / chdb (sink)", "clickhouse_connect"),
-    ("clickhouse-connect / chdb (sink)", "/chdb/"),
-    ("asyncio (event loop)", "/asyncio/"),
-    ("crawlerdetect / phonenumbers (normaliser)", "crawlerdetect"),
-    ("crawlerdetect / phonenumbers (normaliser)", "phonenumbers"),
-    ("pipeline and schemas (own code)", "pipeline/"),
-    ("pipeline and schemas (own code)", "schemas/"),
+#: (library, how the file paths of its frames begin), as py-spy prints them (relative to
+#: site-packages or the standard library). A sample belongs to the first library met
+#: walking from its innermost frame outwards, so a socket write that aiokafka asked for is
+#: aiokafka's, and one only the event loop is in is the loop's.
+LIBRARIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("pydantic (validate / serialise)", ("pydantic/", "pydantic_core/")),
+    ("json", ("json/",)),
+    ("logging", ("logging/",)),
+    ("faust / mode (streams, tables, acks)", ("faust/", "mode/")),
+    ("aiokafka (fetch, produce)", ("aiokafka/",)),
+    ("kafka-python", ("kafka/",)),
+    ("clickhouse-connect / chdb (sink inserts)", ("clickhouse_connect/", "chdb/")),
+    ("normaliser libraries (crawlerdetect, phonenumbers)", ("crawlerdetect/", "phonenumbers/")),
+    ("own code (pipeline/, schemas/)", ("pipeline/", "schemas/")),
 )
+LOOP = "asyncio event loop, threads, other"
+
+#: Own frames that only start the worker: everything runs under them.
+ENTRY = ("pipeline/__main__.py", "pipeline/cli.py", "pipeline/worker.py")
 
 
 @dataclass(frozen=True)
@@ -117,9 +120,9 @@ def summarise(path: Path, top: int = 12) -> Profile | None:
         frames = stack.split(";")
         total += samples
         leaves[_short(frames[-1])] += samples
-        libraries[_library(frames[-1])] += samples
+        libraries[_library(frames)] += samples
         mine = next((f for f in reversed(frames) if _is_own(f)), None)
-        own[_short(mine) if mine else "(no own frame: framework, client, loop)"] += samples
+        own[_short(mine) if mine else "(no own frame: framework, clients, event loop)"] += samples
     if not total:
         return None
 
@@ -129,12 +132,25 @@ def summarise(path: Path, top: int = 12) -> Profile | None:
     return Profile(total, shares(libraries), shares(own), shares(leaves))
 
 
-def _library(frame: str) -> str:
-    return next((name for name, piece in LIBRARIES if piece in frame), "other")
+def _path(frame: str) -> str:
+    """`function (path/to/file.py:12)` -> `path/to/file.py`."""
+    return frame.rpartition(" (")[2].rstrip(")").rsplit(":", 1)[0]
+
+
+def _library(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        path = _path(frame)
+        if path.startswith(ENTRY):
+            break
+        for name, starts in LIBRARIES:
+            if path.startswith(starts):
+                return name
+    return LOOP
 
 
 def _is_own(frame: str) -> bool:
-    return ("pipeline/" in frame or "schemas/" in frame) and "site-packages" not in frame
+    path = _path(frame)
+    return path.startswith(("pipeline/", "schemas/")) and not path.startswith(ENTRY)
 
 
 def _short(frame: str) -> str:

@@ -97,6 +97,8 @@ class Report:
     scaling: list[Scale] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # phases that failed, and why
     profile: Profile | None = None  # py-spy of the 1-worker run (--profile)
+    # Records the 1-worker run wrote to each Kafka topic, per raw event (the hops).
+    kafka_records_per_event: dict[str, float] = field(default_factory=dict)
 
     def pipeline(self) -> Throughput | None:
         return next((t for t in self.throughput if t.consumer == PIPELINE), None)
@@ -196,6 +198,13 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
               f"{s.speedup:.2f}" if s.completed else "-",
               " + ".join(_f(c) for c in s.cpu_percent_per_worker) or "-"]
              for s in report.scaling],
+        ))  # fmt: skip
+    if report.kafka_records_per_event:
+        per = report.kafka_records_per_event
+        out.append((
+            f"Kafka records written per raw event by the 1-worker run: {sum(per.values()):.1f}",
+            ["topic", "records per raw event"],
+            [[topic, f"{count:.2f}"] for topic, count in per.items()],
         ))  # fmt: skip
     if report.profile is not None:
         prof = report.profile

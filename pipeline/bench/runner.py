@@ -46,7 +46,14 @@ from pipeline.bench.report import (
     Scale,
     Throughput,
 )
-from pipeline.bench.traffic import after, bench_events, produce_all, produce_paced, raw_topics
+from pipeline.bench.traffic import (
+    after,
+    bench_events,
+    produce_all,
+    produce_paced,
+    raw_topics,
+    records_per_topic,
+)
 from pipeline.bench.workers import BenchError, Fleet, Stalled
 from pipeline.generator.traffic import GeneratedEvent
 from pipeline.localstack.kafka import LocalKafka
@@ -348,6 +355,13 @@ def _phases(bench: Bench, report: Report) -> None:
     half: list[tuple[int, int]] = []
     one, fleet, watched = bench.pipeline("a", 1, len(events), half)
     report.throughput.insert(0, one)
+    counts = records_per_topic(bench.bootstrap, (single.prefix, bench.group("a")))
+    raw = set(single.all_raw())
+    report.kafka_records_per_event = {
+        topic.removeprefix(single.prefix).removeprefix(f"{bench.group('a')}-"): count / len(events)
+        for topic, count in sorted(counts.items(), key=lambda item: -item[1])
+        if topic not in raw and count
+    }
     if options.profile:
         report.profile = summarise(bench.workdir / "worker.pyspy")
         if report.profile is None:

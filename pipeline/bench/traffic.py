@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipeline.generator.output import KafkaOutput
 from pipeline.generator.traffic import GeneratedEvent, Traffic, TrafficConfig
@@ -61,6 +61,23 @@ def produce_all(
         for event in events:
             output.write(event)
     return time.monotonic() - began
+
+
+def records_per_topic(bootstrap: str, starts: tuple[str, ...]) -> dict[str, int]:
+    """Records in every topic whose name starts with one of `starts` (end offsets summed;
+    the run's topics are new, so they start at 0)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        counts = {}
+        for topic in sorted(consumer.topics()):
+            if topic.startswith(starts):
+                partitions = [
+                    TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
+                ]
+                counts[topic] = sum(consumer.end_offsets(partitions).values())
+        return counts
+    finally:
+        consumer.close()
 
 
 @dataclass(frozen=True, slots=True)
