@@ -78,7 +78,7 @@ class Profiler:
     def __enter__(self) -> Profiler:
         py_spy = _py_spy()
         if py_spy is not None:
-            log = self.out.with_suffix(".log").open("wb")
+            log = self.out.with_name(self.out.name + ".log").open("wb")
             self._process = subprocess.Popen(
                 [py_spy, "record", "--pid", str(self.pid), "--format", "raw",
                  "--rate", str(self.rate), "--nonblocking", "--output", str(self.out)],

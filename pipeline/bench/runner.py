@@ -49,6 +49,7 @@ from pipeline.bench.report import (
 from pipeline.bench.traffic import (
     after,
     bench_events,
+    group_lag,
     produce_all,
     produce_paced,
     raw_topics,
@@ -387,7 +388,9 @@ def _phases(bench: Bench, report: Report) -> None:
         try:
             two, fleet2, _ = bench.pipeline("b", 2, len(events))
         except Stalled as stalled:
-            report.problems.append(f"2 workers: {stalled}")
+            lag = group_lag(bench.bootstrap, bench.group("b"))
+            behind = ", ".join(f"{topic}: {n:,}" for topic, n in sorted(lag.items())) or "none"
+            report.problems.append(f"2 workers: {stalled}; consumer group lag: {behind}")
             report.scaling.append(Scale(2, 0.0, 0.0, [], stalled.stored, completed=False))
             return
         fleet2.stop()

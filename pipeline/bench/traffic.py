@@ -80,6 +80,27 @@ def records_per_topic(bootstrap: str, starts: tuple[str, ...]) -> dict[str, int]
         consumer.close()
 
 
+def group_lag(bootstrap: str, group: str) -> dict[str, int]:
+    """Per topic, records the consumer group has not committed yet (only topics it has
+    committed offsets for); a stalled run's lag says which hop stopped."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="journeys-bench")
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        committed = admin.list_consumer_group_offsets(group)
+        ends = consumer.end_offsets(list(committed))
+        lag: dict[str, int] = {}
+        for tp, meta in committed.items():
+            behind = ends.get(tp, 0) - max(meta.offset, 0)
+            if behind > 0:
+                lag[tp.topic] = lag.get(tp.topic, 0) + behind
+        return lag
+    finally:
+        consumer.close()
+        admin.close()
+
+
 @dataclass(frozen=True, slots=True)
 class Sent:
     """Where one paced record went, and when (time.time()) it was handed to the producer."""
