@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.bench.profile import Profile
+from pipeline.bench.profile import Profile, Share
 
 #: The pipeline's row name in the throughput table; ratios are taken against it.
 PIPELINE = "pipeline (1 worker)"
@@ -122,11 +122,48 @@ class Report:
         own = _consumer_cpu(mine)
         return {t.consumer: own / _consumer_cpu(t) for t in self.throughput if _consumer_cpu(t) > 0}
 
+    def rss_ratios(self) -> dict[str, float]:
+        """Pipeline peak RSS (its own processes) / each consumer's."""
+        mine = self.pipeline()
+        if mine is None:
+            return {}
+        own = _consumer_rss(mine)
+        return {t.consumer: own / _consumer_rss(t) for t in self.throughput if _consumer_rss(t) > 0}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Report:
+        """A report read back from its JSON (to render it again)."""
+        profile = data.get("profile")
+        return cls(
+            meta=data["meta"],
+            throughput=[
+                Throughput(**{**t, "processes": [ProcessUse(**p) for p in t["processes"]]})
+                for t in data["throughput"]
+            ],
+            latency=(
+                Latency(**{**data["latency"],
+                           "paths": [LatencyPath(**p) for p in data["latency"]["paths"]]})
+                if data.get("latency") else None
+            ),
+            memory=Memory(**data["memory"]) if data.get("memory") else None,
+            scaling=[Scale(**s) for s in data.get("scaling", [])],
+            problems=list(data.get("problems", [])),
+            profile=(
+                Profile(profile["samples"], *(
+                    [Share(**s) for s in profile[part]]
+                    for part in ("by_library", "by_own_function", "by_leaf")
+                ))
+                if profile else None
+            ),
+            kafka_records_per_event=dict(data.get("kafka_records_per_event", {})),
+        )  # fmt: skip
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["ratios"] = {
             "pipeline_throughput_over": self.ratios(),
             "pipeline_cpu_per_event_over": self.cpu_ratios(),
+            "pipeline_peak_rss_over": self.rss_ratios(),
         }
         return data
 
@@ -134,6 +171,10 @@ class Report:
 def _consumer_cpu(t: Throughput) -> float:
     """CPU ms per 1k events of the consumer's own processes (the broker left out)."""
     return sum(p.cpu_ms_per_1k_events for p in t.processes if p.name != "broker")
+
+
+def _consumer_rss(t: Throughput) -> float:
+    return sum(p.peak_rss_mb for p in t.processes if p.name != "broker")
 
 
 def _f(value: float, digits: int = 0) -> str:
@@ -150,7 +191,7 @@ def _ratio(value: float | None) -> str:
 def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) of every table of the report."""
     out: list[tuple[str, list[str], list[list[str]]]] = []
-    ratios, cpu_ratios = report.ratios(), report.cpu_ratios()
+    ratios, cpu_ratios, rss_ratios = report.ratios(), report.cpu_ratios(), report.rss_ratios()
     rows = []
     for t in report.throughput:
         own = [p for p in t.processes if p.name != "broker"]
@@ -160,14 +201,15 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
             " + ".join(_f(p.cpu_percent) for p in own),
             _f(_consumer_cpu(t)), _ratio(cpu_ratios.get(t.consumer)),
             _f(broker.cpu_percent) if broker else "-",
-            " + ".join(_f(p.peak_rss_mb) for p in own), _f(t.startup_seconds, 1),
+            " + ".join(_f(p.peak_rss_mb) for p in own), _ratio(rss_ratios.get(t.consumer)),
+            _f(t.startup_seconds, 1),
         ])  # fmt: skip
     out.append((
         f"End-to-end throughput, {_f(report.meta['events'])} events (pipeline: raw topics to "
         "rows in ClickHouse; baselines: raw topics to processed)",
         ["consumer", "events/s", "pipeline ÷ this", "CPU % (per process)",
          "CPU ms / 1k events", "pipeline ÷ this (CPU)", "broker CPU %", "peak RSS MB",
-         "start s"],
+         "pipeline ÷ this (RSS)", "start s"],
         rows,
     ))  # fmt: skip
     if report.latency is not None:

@@ -119,6 +119,7 @@ def test_report_ratios_and_markdown_carry_every_section() -> None:
     assert report.ratios() == {PIPELINE: 1.0, "quix": 0.1}
     assert report.cpu_ratios() == {PIPELINE: 1.0, "quix": 40.0}
     text = markdown(report)
+    assert markdown(Report.from_json(json.loads(json.dumps(report.to_json())))) == text
     for piece in ("End-to-end throughput", "Latency at 50", "Memory", "Scaling",
                   "stalled at 700", "2 workers: stalled", "> contended"):  # fmt: skip
         assert piece in text
