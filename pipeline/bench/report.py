@@ -76,6 +76,9 @@ class Memory:
     customers_end: int
     rss_end_mb: float
     mb_per_100k_customers: float  # (rss_end - rss_half) / (customers_end - customers_half)
+    # The engine's state as its changelog holds it: latest value per customer key.
+    state_customers: int = 0
+    state_mb_per_100k_customers: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -227,9 +230,11 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append((
             "Memory (worker RSS against customers in state, half-way and at the end)",
             ["customers half-way", "RSS MB", "customers at the end", "RSS MB",
-             "MB per 100k more customers"],
+             "RSS MB per 100k more customers", "customers in the changelog",
+             "state MB per 100k customers (changelog)"],
             [[_f(mem.customers_half), _f(mem.rss_half_mb), _f(mem.customers_end),
-              _f(mem.rss_end_mb), _f(mem.mb_per_100k_customers, 1)]],
+              _f(mem.rss_end_mb), _f(mem.mb_per_100k_customers, 1),
+              _f(mem.state_customers), _f(mem.state_mb_per_100k_customers, 1)]],
         ))  # fmt: skip
     if report.scaling:
         out.append((

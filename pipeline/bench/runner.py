@@ -50,6 +50,7 @@ from pipeline.bench.traffic import (
     after,
     bench_events,
     group_lag,
+    latest_values,
     produce_all,
     produce_paced,
     raw_topics,
@@ -243,7 +244,9 @@ class Bench:
         customers_end, rss_end = fleet.customers(), self.sampler.rss(key)
         added = customers_end - customers_half
         per = (rss_end - rss_half) / MB / added * 100_000 if added > 0 else 0.0
-        return Memory(customers_half, rss_half / MB, customers_end, rss_end / MB, per)
+        keys, size = latest_values(self.bootstrap, f"{self.group('a')}-customers-changelog")
+        state = size / MB / keys * 100_000 if keys else 0.0
+        return Memory(customers_half, rss_half / MB, customers_end, rss_end / MB, per, keys, state)
 
     def latency(
         self, fleet: Fleet, names: TopicNames, *, already: int, rate: float,

@@ -80,6 +80,34 @@ def records_per_topic(bootstrap: str, starts: tuple[str, ...]) -> dict[str, int]
         consumer.close()
 
 
+def latest_values(bootstrap: str, topic: str, timeout: float = 60) -> tuple[int, int]:
+    """(keys, bytes of keys and latest values) of a changelog topic: what a key-value store
+    rebuilt from it holds, without the store's own overhead."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    sizes: dict[bytes, int] = {}
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+            consumer.position(tp) < ends[tp] for tp in partitions
+        ):
+            for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
+                for record in records:
+                    key = record.key or b""
+                    if record.value is None:
+                        sizes.pop(key, None)  # a deletion
+                    else:
+                        sizes[key] = len(key) + len(record.value)
+    finally:
+        consumer.close()
+    return len(sizes), sum(sizes.values())
+
+
 def group_lag(bootstrap: str, group: str) -> dict[str, int]:
     """Per topic, records the consumer group has not committed yet (only topics it has
     committed offsets for); a stalled run's lag says which hop stopped."""
