@@ -306,7 +306,7 @@ def bench(
         baselines=tuple(name for name in BASELINES if name not in skipped),
         scaling="scaling" not in skipped,
         quick=quick,
-        stall=30.0 if quick else 60.0,
+        stall=20.0 if quick else 60.0,
         profile=profile,
         out_dir=out_dir,
     )

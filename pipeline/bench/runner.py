@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from kafka.errors import KafkaError
 from rich.console import Console
 
 from pipeline.bench.baselines.progress import Finish
@@ -386,22 +387,30 @@ def _phases(bench: Bench, report: Report) -> None:
     finally:
         fleet.stop()
     if options.scaling:
-        bench.say("pipeline: 2 workers")
-        report.scaling = [Scale(1, one.events_per_second, 1.0, _worker_cpu(one), len(events))]
+        _scaling(bench, report, one, len(events))
+
+
+def _scaling(bench: Bench, report: Report, one: Throughput, events: int) -> None:
+    """2 workers in one group on their own copy of the events, against `one` worker."""
+    bench.say("pipeline: 2 workers")
+    report.scaling = [Scale(1, one.events_per_second, 1.0, _worker_cpu(one), events)]
+    try:
+        two, fleet2, _ = bench.pipeline("b", 2, events)
+    except Stalled as stalled:
         try:
-            two, fleet2, _ = bench.pipeline("b", 2, len(events))
-        except Stalled as stalled:
             lag = group_lag(bench.bootstrap, bench.group("b"))
-            behind = ", ".join(f"{topic}: {n:,}" for topic, n in sorted(lag.items())) or "none"
-            report.problems.append(f"2 workers: {stalled}; consumer group lag: {behind}")
-            report.scaling.append(Scale(2, 0.0, 0.0, [], stalled.stored, completed=False))
-            return
-        fleet2.stop()
-        report.throughput.insert(1, two)
-        report.scaling.append(
-            Scale(2, two.events_per_second, two.events_per_second / one.events_per_second,
-                  _worker_cpu(two), len(events))
-        )  # fmt: skip
+            behind = ", ".join(f"{t}: {n:,}" for t, n in sorted(lag.items())) or "none"
+        except (KafkaError, OSError, KeyError) as error:  # a diagnosis, not a result
+            behind = f"unknown ({type(error).__name__}: {error})"
+        report.problems.append(f"2 workers: {stalled}; consumer group lag: {behind}")
+        report.scaling.append(Scale(2, 0.0, 0.0, [], stalled.stored, completed=False))
+        return
+    fleet2.stop()
+    report.throughput.insert(1, two)
+    report.scaling.append(
+        Scale(2, two.events_per_second, two.events_per_second / one.events_per_second,
+              _worker_cpu(two), events)
+    )  # fmt: skip
 
 
 def _worker_cpu(run: Throughput) -> list[float]:

@@ -116,7 +116,7 @@ def group_lag(bootstrap: str, group: str) -> dict[str, int]:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="journeys-bench")
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
-        committed = admin.list_consumer_group_offsets(group)
+        committed = admin.list_group_offsets(group)[group]
         ends = consumer.end_offsets(list(committed))
         lag: dict[str, int] = {}
         for tp, meta in committed.items():
