@@ -90,6 +90,7 @@ class Fleet:
         workdir: Path,
         extra_env: dict[str, str] | None = None,
     ) -> Fleet:
+        """Start `count` workers (not yet ready: see `wait_ready`)."""
         workers = []
         for index in range(count):
             port = free_port()
@@ -108,8 +109,8 @@ class Fleet:
                 # records of a run come out in seconds, not after 60 s + 5 min.
                 JOURNEYS_SESSIONS_IDLE_AFTER=str(IDLE_AFTER),
                 JOURNEYS_SESSIONS_IDLE_RATE=str(IDLE_RATE),
-                **(extra_env or {}),
             )
+            env.update(extra_env or {})  # overrides any of the above
             child = Child(["-m", "pipeline", "worker"], env, workdir / f"worker-{index}.log")
             workers.append(Worker(child.start(), port))
         return cls(workers)
