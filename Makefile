@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools up test test-fast lint typecheck check schemas kafka-start kafka-stop kafka-status clean
+.PHONY: help install tools up test test-fast lint typecheck check schemas bench bench-quick kafka-start kafka-stop kafka-status clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (found " + sys.version.split()[0] + ")")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install Journeys with its dev tools
+install: $(STAMP) ## create .venv and install Journeys with its dev and bench tools
 
 tools: ## install Java 17+, Maven and docker-compose from apt where missing
 	@missing=""; \
@@ -53,6 +53,12 @@ test: install tools check ## everything: lint, types, unit, agent, integration a
 
 test-fast: install ## unit tests only
 	$(BIN)/pytest -m unit -q
+
+bench: install tools ## benchmark: throughput, latency, memory, scaling beside baselines (docs/performance.md)
+	$(BIN)/journeys bench $(BENCH_ARGS)
+
+bench-quick: install tools ## the same in a minute or two, small numbers (what the smoke test runs)
+	$(BIN)/journeys bench --quick $(BENCH_ARGS)
 
 schemas: install ## regenerate schemas/json/ from the contracts
 	$(BIN)/python -m schemas.export

@@ -9,6 +9,7 @@ Usage:
     journeys settings                 every environment variable and its current value
     journeys query "SQL"              read-only SQL for analysts (table, csv or json)
     journeys replay FILE... -m MAP    replay exported files (CSV, JSON Lines, Parquet)
+    journeys bench [--quick]          throughput, latency, memory, scaling beside baselines
 """
 
 from __future__ import annotations
@@ -362,6 +363,64 @@ def query(
         for row in answer.rows:
             table.add_row(*("NULL" if value is None else str(value) for value in row))
         out.print(table)
+
+
+@app.command()
+def bench(
+    events: Annotated[int, typer.Option(min=100, help="Events in the fixed set.")] = 50_000,
+    seed: Annotated[int, typer.Option(help="Generator seed: same seed, same events.")] = 42,
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions of every topic.")] = 8,
+    latency_seconds: Annotated[
+        float, typer.Option(min=1, help="Seconds of paced traffic for the latency figures.")
+    ] = 20.0,
+    latency_share: Annotated[
+        float, typer.Option(min=0.01, max=1, help="Offered load, as a share of the maximum.")
+    ] = 0.5,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option(help="Leave out a baseline (aiokafka, faust, quix) or 'scaling'."),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A small run (2,000 events, 4 partitions, 5 s paced).")
+    ] = False,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where latest.json/.md go.")] = Path(
+        "var/bench"
+    ),
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Sample the 1-worker run with py-spy.")
+    ] = False,
+) -> None:
+    """Benchmark the pipeline beside baselines: throughput, latency, memory, scaling.
+
+    Starts a local broker unless KAFKA_BOOTSTRAP_SERVERS is set; writes the report to
+    var/bench/latest.json and latest.md (see docs/performance.md).
+    """
+    from pipeline.bench.report import show, write
+    from pipeline.bench.runner import BASELINES, BenchOptions, run_bench
+
+    skipped = set(skip or ())
+    unknown = skipped - {*BASELINES, "scaling"}
+    if unknown:
+        raise ConfigError(f"--skip: unknown {', '.join(sorted(unknown))}")
+    options = BenchOptions(
+        events=2_000 if quick else events,
+        seed=seed,
+        partitions=4 if quick else partitions,
+        latency_seconds=5.0 if quick else latency_seconds,
+        latency_share=latency_share,
+        baselines=tuple(name for name in BASELINES if name not in skipped),
+        scaling="scaling" not in skipped,
+        quick=quick,
+        stall=20.0 if quick else 60.0,
+        profile=profile,
+        out_dir=out_dir,
+    )
+    _setup_logging("warning")
+    logging.getLogger("kafka").setLevel(logging.ERROR)  # leader moves of brand-new topics
+    report = run_bench(options, _settings(), err)
+    show(report, out)
+    as_json, as_md = write(report, out_dir)
+    out.print(f"written: {as_json}, {as_md}")
 
 
 @app.command()

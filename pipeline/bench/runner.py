@@ -1,0 +1,417 @@
+"""The benchmark's phases, in order, on one broker and one fixed set of events.
+
+    1. generate the events once; produce them to prefix A (and B for scaling) up front
+    2. baselines on prefix A, one at a time, each with its own consumer group
+    3. the pipeline, one worker, on prefix A: throughput, then memory
+    4. the same worker, now idle: latency at a share of its measured throughput
+    5. the pipeline, two workers (one group), on prefix B: scaling
+
+Usage:
+    report = run_bench(BenchOptions(events=50_000), console)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from kafka.errors import KafkaError
+from rich.console import Console
+
+from pipeline.bench.baselines.progress import Finish
+from pipeline.bench.latency import (
+    OutputMarks,
+    emitted_latencies,
+    percentiles,
+    sent_by_event,
+    touchpoint_latencies,
+)
+from pipeline.bench.processes import REPO, Child, Sampler, child_env
+from pipeline.bench.profile import Profiler, summarise
+from pipeline.bench.report import (
+    PIPELINE,
+    Latency,
+    LatencyPath,
+    Memory,
+    ProcessUse,
+    Report,
+    Scale,
+    Throughput,
+)
+from pipeline.bench.traffic import (
+    after,
+    bench_events,
+    group_lag,
+    latest_values,
+    produce_all,
+    produce_paced,
+    raw_topics,
+    records_per_topic,
+)
+from pipeline.bench.workers import BenchError, Fleet, Stalled
+from pipeline.generator.traffic import GeneratedEvent
+from pipeline.localstack.kafka import LocalKafka
+from pipeline.settings import Settings
+from pipeline.topics import TopicNames
+
+MB = 1024 * 1024
+
+#: Seconds of untimed paced traffic after the timed records, so that the watermark passes
+#: them as it would in a live stream rather than through the idle clock.
+TRAILER_SECONDS = 3.0
+
+CONTENDED = (
+    "Measured with other work on the machine unless stated otherwise: compare ratios and "
+    "CPU per event rather than absolute rates, and re-measure on a quiet machine."
+)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to run."""
+
+    events: int = 50_000
+    seed: int = 42
+    partitions: int = 8
+    latency_seconds: float = 20.0  # of paced traffic
+    latency_share: float = 0.5  # of the measured maximum
+    baselines: tuple[str, ...] = ("aiokafka", "faust", "quix")
+    scaling: bool = True
+    quick: bool = False
+    timeout: float = 900.0  # per phase
+    stall: float = 60.0  # a pipeline run that stores nothing new this long has stalled
+    out_dir: Path = Path("var/bench")
+    profile: bool = False  # py-spy the 1-worker run (costs it a little CPU)
+
+
+#: name -> (module, what it does per record)
+BASELINES: dict[str, tuple[str, str]] = {
+    "aiokafka": ("aiokafka_decode", "decode JSON"),
+    "faust": ("faust_decode", "decode JSON in one agent"),
+    "quix": ("quix_peer", "normalise, sessionize, count per stage (Quix state)"),
+}
+
+
+@contextlib.contextmanager
+def broker(settings: Settings, workdir: Path, console: Console) -> Iterator[tuple[str, int | None]]:
+    """(bootstrap servers, broker pid if it is ours): KAFKA_BOOTSTRAP_SERVERS, else a local
+    broker of the run's own, stopped afterwards."""
+    if settings.kafka.bootstrap_servers is not None:
+        console.print(f"Kafka: {settings.kafka.bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS)")
+        yield settings.kafka.bootstrap_servers, None
+        return
+    console.print("Starting a local Kafka broker for the run...")
+    local = settings.local
+    with LocalKafka(workdir / "kafka", local.cache_dir, local.kafka_heap) as kafka:
+        yield kafka.bootstrap_servers, kafka.state().pid
+
+
+class Bench:
+    """One run: its broker, events, working directory and process samples."""
+
+    def __init__(
+        self, options: BenchOptions, bootstrap: str, broker_pid: int | None, workdir: Path,
+        console: Console,
+    ) -> None:  # fmt: skip
+        self.options = options
+        self.bootstrap = bootstrap
+        self.broker_pid = broker_pid
+        self.workdir = workdir
+        self.console = console
+        self.run_id = uuid.uuid4().hex[:8]
+        self.sampler = Sampler().start()
+        if broker_pid is not None:
+            self.sampler.watch("broker", broker_pid)
+
+    def say(self, message: str) -> None:
+        self.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
+
+    def names(self, run: str) -> TopicNames:
+        return TopicNames(f"bench{self.run_id}-{run}.")
+
+    def group(self, run: str) -> str:
+        return f"bench{self.run_id}-{run}"
+
+    # ── measurements ──
+
+    def uses(
+        self, names: dict[str, str], begin: float, end: float, events: int
+    ) -> list[ProcessUse]:
+        """CPU and memory of sampled processes (sampler name -> shown name) over a window."""
+        uses = []
+        for key, shown in names.items():
+            cpu = self.sampler.cpu_percent(key, begin, end)
+            per_1k = cpu / 100 * (end - begin) / max(events, 1) * 1000 * 1000
+            uses.append(ProcessUse(shown, cpu, per_1k, self.sampler.peak_rss(key) / MB))
+        return uses
+
+    def baseline(self, name: str, topics: list[str], expected: int) -> Throughput:
+        module, what = BASELINES[name]
+        result = self.workdir / f"{name}.json"
+        args = [
+            "-m", f"pipeline.bench.baselines.{module}", "--bootstrap", self.bootstrap,
+            "--topics", ",".join(topics), "--group", self.group(name),
+            "--expected", str(expected), "--result", str(result),
+            "--partitions", str(self.options.partitions), "--workdir", str(self.workdir / name),
+        ]  # fmt: skip
+        child = Child(args, child_env(), self.workdir / f"{name}.log")
+        started = time.time()
+        child.start()
+        key = f"baseline-{name}"
+        self.sampler.watch(key, child.pid)
+        try:
+            _wait(result.exists, child, self.options.timeout, f"the {name} baseline")
+            self.sampler.sample()
+            finish = Finish.read(result)
+        finally:
+            child.stop()
+            self.sampler.forget(key)
+        seconds = max(finish.last_at - finish.first_at, 1e-6)
+        watched = {key: "consumer", **({"broker": "broker"} if self.broker_pid else {})}
+        return Throughput(
+            consumer=name, what=what, events=finish.processed, seconds=seconds,
+            events_per_second=finish.processed / seconds,
+            startup_seconds=finish.first_at - started,
+            processes=self.uses(watched, finish.first_at, finish.last_at, finish.processed),
+        )  # fmt: skip
+
+    def pipeline(
+        self, run: str, workers: int, expected: int, half: list[tuple[int, int]] | None = None
+    ) -> tuple[Throughput, Fleet, dict[str, str]]:
+        """Start `workers` workers on prefix `run` and time them through `expected` records;
+        the fleet is left running (the caller stops it). `half` receives (customers, RSS of
+        the first worker) once half the records are stored."""
+        started = time.time()
+        fleet = Fleet.start(
+            self.bootstrap, prefix=self.names(run).prefix, group=self.group(run),
+            count=workers, partitions=self.options.partitions, workdir=self.workdir / run,
+        )  # fmt: skip
+        watched = {}
+        for index, worker in enumerate(fleet.workers):
+            key = f"{run}-worker-{index}"
+            self.sampler.watch(key, worker.child.pid)
+            watched[key] = "worker" if workers == 1 else f"worker-{index + 1}"
+        profiler: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        if self.options.profile and run == "a":
+            profiler = Profiler(fleet.workers[0].child.pid, self.workdir / "worker.pyspy")
+        try:
+            fleet.wait_ready(timeout=180)
+            first_key = next(iter(watched))
+
+            def halfway(done: int) -> None:
+                if half is not None and not half and done >= expected // 2:
+                    self.sampler.sample()
+                    half.append((fleet.customers(), self.sampler.rss(first_key)))
+
+            with profiler:
+                fleet.wait_processed(
+                    expected,
+                    timeout=self.options.timeout,
+                    on_poll=halfway,
+                    stall=self.options.stall,
+                )
+            self.sampler.sample()
+            first, last = fleet.window()
+        except BaseException:
+            fleet.stop()
+            raise
+        seconds = max(last - first, 1e-6)
+        if self.broker_pid:
+            watched["broker"] = "broker"
+        return (
+            Throughput(
+                consumer=PIPELINE if workers == 1 else f"pipeline ({workers} workers)",
+                what="normalise, route, sessionize, stage, count, sink to ClickHouse",
+                events=expected, seconds=seconds, events_per_second=expected / seconds,
+                startup_seconds=first - started,
+                processes=self.uses(watched, first, last, expected),
+            ),
+            fleet,
+            watched,
+        )  # fmt: skip
+
+    def memory(self, fleet: Fleet, key: str, half: tuple[int, int]) -> Memory:
+        """Worker RSS growth from half-way to the end, per 100,000 more customers."""
+        customers_half, rss_half = half
+        customers_end, rss_end = fleet.customers(), self.sampler.rss(key)
+        added = customers_end - customers_half
+        per = (rss_end - rss_half) / MB / added * 100_000 if added > 0 else 0.0
+        keys, size = latest_values(self.bootstrap, f"{self.group('a')}-customers-changelog")
+        state = size / MB / keys * 100_000 if keys else 0.0
+        return Memory(customers_half, rss_half / MB, customers_end, rss_end / MB, per, keys, state)
+
+    def latency(
+        self, fleet: Fleet, names: TopicNames, *, already: int, rate: float,
+        events: list[GeneratedEvent], measured: int,
+    ) -> Latency:  # fmt: skip
+        """Paced traffic into a running, caught-up pipeline; the first `measured` records
+        are timed, the rest keep the watermark moving past them as live traffic would."""
+        marks = OutputMarks.now(self.bootstrap, [names.sessions, names.transitions])
+        began = time.time()
+        sent = produce_paced(self.bootstrap, names, events, rate)
+        fleet.wait_processed(
+            already + len(sent), timeout=self.options.timeout, stall=self.options.stall
+        )
+        timed = sent[:measured]
+        rows = fleet.workers[0].query(
+            "SELECT event_id, raw_topic, raw_partition, raw_offset, "
+            "toUnixTimestamp64Milli(_inserted_at) / 1000 AS inserted FROM touchpoints "
+            f"WHERE received_at >= fromUnixTimestamp64Milli({int(began * 1000) - 1000})"
+        )
+        stored = touchpoint_latencies(rows, timed)
+        emitted = emitted_latencies(self.bootstrap, marks, sent_by_event(rows, timed))
+        paths = [_path("touchpoint row queryable in ClickHouse", list(stored.values()))]
+        paths += [
+            _path(f"{label} emitted (Kafka)", emitted.get(topic, []))
+            for label, topic in (("session", names.sessions), ("transition", names.transitions))
+        ]
+        span = (events[measured - 1].event_time - events[0].event_time).total_seconds()
+        return Latency(
+            offered_per_second=rate, share_of_max=self.options.latency_share,
+            events=measured, event_time_speed=span / (measured / rate), paths=paths,
+        )  # fmt: skip
+
+
+def _path(label: str, seconds: list[float]) -> LatencyPath:
+    points = percentiles(seconds)
+    return LatencyPath(
+        label, len(seconds), *(points.get(key, 0.0) * 1000 for key in ("p50", "p95", "p99"))
+    )
+
+
+def _wait(done: Callable[[], bool], child: Child, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if not child.running():
+            raise BenchError(f"{what} exited early:\n{child.log_tail()}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what} did not finish within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+            check=False, timeout=10,
+        )  # fmt: skip
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def run_bench(options: BenchOptions, settings: Settings, console: Console) -> Report:
+    """Every phase; the report (also written to `options.out_dir`)."""
+    stamp = datetime.now(UTC)
+    workdir = (options.out_dir / f"run-{stamp:%Y%m%dT%H%M%SZ}").resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    report = Report(meta={
+        "measured_at": f"{stamp:%Y-%m-%d %H:%M} UTC", "cpus": os.cpu_count(),
+        "load_average": " ".join(f"{v:.2f}" for v in os.getloadavg()),
+        "python": platform.python_version(), "commit": _commit(), "events": options.events,
+        "seed": options.seed, "partitions": options.partitions, "quick": options.quick,
+        "workdir": str(workdir), "note": CONTENDED,
+    })  # fmt: skip
+    with broker(settings, workdir, console) as (bootstrap, broker_pid):
+        bench = Bench(options, bootstrap, broker_pid, workdir, console)
+        try:
+            _phases(bench, report)
+        finally:
+            bench.sampler.stop()
+    _tidy(workdir)
+    return report
+
+
+def _tidy(workdir: Path) -> None:
+    """Keep a finished run's logs and results; drop its data (ClickHouse, Faust, Quix state,
+    the broker's logs), which can be large."""
+    for pattern in ("*/clickhouse-*", "*/faust-*", "*/state", "kafka/kraft-logs"):
+        for path in workdir.glob(pattern):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _phases(bench: Bench, report: Report) -> None:
+    options = bench.options
+    bench.say(f"generating {options.events:,} events (seed {options.seed})")
+    events = bench_events(options.events, options.seed)
+    single, double = bench.names("a"), bench.names("b")
+    for names in (single, double) if options.scaling else (single,):
+        seconds = produce_all(bench.bootstrap, names, events, options.partitions)
+        bench.say(f"produced them to {names.prefix}touchpoints.raw.* in {seconds:.1f} s")
+    topics = raw_topics(single, options.partitions, bench.bootstrap)
+
+    for name in options.baselines:
+        bench.say(f"baseline: {name}")
+        try:
+            report.throughput.append(bench.baseline(name, topics, len(events)))
+        except BenchError as error:
+            report.problems.append(f"baseline {name}: {error}")
+
+    bench.say("pipeline: 1 worker")
+    half: list[tuple[int, int]] = []
+    one, fleet, watched = bench.pipeline("a", 1, len(events), half)
+    report.throughput.insert(0, one)
+    counts = records_per_topic(bench.bootstrap, (single.prefix, bench.group("a")))
+    raw = set(single.all_raw())
+    report.kafka_records_per_event = {
+        topic.removeprefix(single.prefix).removeprefix(f"{bench.group('a')}-"): count / len(events)
+        for topic, count in sorted(counts.items(), key=lambda item: -item[1])
+        if topic not in raw and count
+    }
+    if options.profile:
+        report.profile = summarise(bench.workdir / "worker.pyspy")
+        if report.profile is None:
+            report.problems.append("--profile: py-spy recorded nothing (see worker.log)")
+    try:
+        if half:
+            report.memory = bench.memory(fleet, next(iter(watched)), half[0])
+        rate = max(1.0, options.latency_share * one.events_per_second)
+        count = max(50, int(rate * options.latency_seconds))
+        trailer = max(50, int(rate * TRAILER_SECONDS))
+        bench.say(f"latency: {count:,} events at {rate:,.0f}/s (+{trailer:,} untimed)")
+        # Far enough ahead in event time that the idle clock cannot have passed them.
+        start = after(events, gap=timedelta(days=2))
+        more = bench_events(count + trailer, options.seed + 1, start=start)
+        report.latency = bench.latency(
+            fleet, single, already=len(events), rate=rate, events=more, measured=count
+        )
+    finally:
+        fleet.stop()
+    if options.scaling:
+        _scaling(bench, report, one, len(events))
+
+
+def _scaling(bench: Bench, report: Report, one: Throughput, events: int) -> None:
+    """2 workers in one group on their own copy of the events, against `one` worker."""
+    bench.say("pipeline: 2 workers")
+    report.scaling = [Scale(1, one.events_per_second, 1.0, _worker_cpu(one), events)]
+    try:
+        two, fleet2, _ = bench.pipeline("b", 2, events)
+    except Stalled as stalled:
+        try:
+            lag = group_lag(bench.bootstrap, bench.group("b"))
+            behind = ", ".join(f"{t}: {n:,}" for t, n in sorted(lag.items())) or "none"
+        except (KafkaError, OSError, KeyError) as error:  # a diagnosis, not a result
+            behind = f"unknown ({type(error).__name__}: {error})"
+        report.problems.append(f"2 workers: {stalled}; consumer group lag: {behind}")
+        report.scaling.append(Scale(2, 0.0, 0.0, [], stalled.stored, completed=False))
+        return
+    fleet2.stop()
+    report.throughput.insert(1, two)
+    report.scaling.append(
+        Scale(2, two.events_per_second, two.events_per_second / one.events_per_second,
+              _worker_cpu(two), events)
+    )  # fmt: skip
+
+
+def _worker_cpu(run: Throughput) -> list[float]:
+    return [p.cpu_percent for p in run.processes if p.name != "broker"]

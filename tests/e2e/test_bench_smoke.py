@@ -1,0 +1,79 @@
+"""`journeys bench --quick` runs on the real stack and reports every figure, sanely.
+
+No timing is asserted: the numbers depend on the machine. The benchmark is a command;
+this only checks that it runs and that what it reports is well-formed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import REPO, base_env
+
+pytestmark = pytest.mark.e2e
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def test_quick_bench_reports_every_section_and_baseline(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench"
+    run = subprocess.run(
+        [sys.executable, "-m", "pipeline", "bench", "--quick", "--out", str(out)],
+        env=base_env(KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads((out / "latest.json").read_text())
+    markdown = (out / "latest.md").read_text()
+
+    consumers = {row["consumer"]: row for row in report["throughput"]}
+    assert {"pipeline (1 worker)", "aiokafka", "faust", "quix"} <= set(consumers)
+    for name, row in consumers.items():
+        assert row["events"] == 2000, name
+        assert _positive(row["events_per_second"]), name
+        assert _positive(row["seconds"]), name
+        assert row["processes"], name
+        for process in row["processes"]:
+            assert process["cpu_percent"] >= 0, name
+            assert _positive(process["peak_rss_mb"]), name
+        assert name in markdown
+    ratios = report["ratios"]["pipeline_throughput_over"]
+    assert ratios["pipeline (1 worker)"] == pytest.approx(1.0)
+    assert all(_positive(ratios[name]) for name in ("aiokafka", "faust", "quix"))
+
+    latency = report["latency"]
+    assert _positive(latency["offered_per_second"])
+    assert len(latency["paths"]) == 3
+    for path in latency["paths"]:
+        assert path["samples"] > 0, path
+        assert 0 < path["p50_ms"] <= path["p95_ms"] <= path["p99_ms"], path
+
+    memory = report["memory"]
+    assert _positive(memory["rss_half_mb"]) and _positive(memory["rss_end_mb"])
+    assert memory["customers_end"] >= memory["customers_half"] > 0
+
+    scaling = {row["workers"]: row for row in report["scaling"]}
+    assert set(scaling) == {1, 2}
+    assert _positive(scaling[1]["events_per_second"])
+    two = scaling[2]
+    # A two-worker run that stalls is a finding the report must show, not hide.
+    if two["completed"]:
+        assert _positive(two["events_per_second"])
+    else:
+        assert any(problem.startswith("2 workers") for problem in report["problems"])
+        assert "stalled at" in markdown

@@ -1,0 +1,125 @@
+"""The benchmark's pure pieces: percentiles, CPU interpolation, profile summaries, the
+report's tables and the baselines' progress files. No timings are asserted anywhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.bench.baselines.progress import Finish, Progress
+from pipeline.bench.latency import _cause, percentiles, touchpoint_latencies
+from pipeline.bench.processes import _cpu_at
+from pipeline.bench.profile import summarise
+from pipeline.bench.report import (
+    PIPELINE,
+    Latency,
+    LatencyPath,
+    Memory,
+    ProcessUse,
+    Report,
+    Scale,
+    Throughput,
+    markdown,
+)
+from pipeline.bench.traffic import Sent, bench_events
+
+pytestmark = pytest.mark.unit
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentiles(values) == {"p50": 50.0, "p95": 95.0, "p99": 99.0}
+    assert percentiles([3.0]) == {"p50": 3.0, "p95": 3.0, "p99": 3.0}
+    assert percentiles([]) == {}
+
+
+def test_cpu_seconds_are_interpolated_between_samples() -> None:
+    samples = [(10.0, 1.0, 0), (12.0, 2.0, 0), (14.0, 4.0, 0)]
+    assert _cpu_at(samples, 11.0) == pytest.approx(1.5)
+    assert _cpu_at(samples, 13.0) == pytest.approx(3.0)
+    assert _cpu_at(samples, 5.0) == 1.0  # before the first sample
+    assert _cpu_at(samples, 20.0) == 4.0  # after the last
+
+
+def test_touchpoint_latency_matches_rows_to_sent_records_by_offset() -> None:
+    sent = [Sent("raw.web", 0, 7, 100.0, False), Sent("raw.ads", 1, 3, 101.0, False)]
+    rows = [
+        {"event_id": "e1", "raw_topic": "raw.web", "raw_partition": 0, "raw_offset": 7,
+         "inserted": 100.25},
+        {"event_id": "e2", "raw_topic": "raw.ads", "raw_partition": 1, "raw_offset": 3,
+         "inserted": 102.0},
+        {"event_id": "other", "raw_topic": "raw.ads", "raw_partition": 1, "raw_offset": 4,
+         "inserted": 103.0},
+    ]  # fmt: skip
+    assert touchpoint_latencies(rows, sent) == {"e1": 0.25, "e2": 1.0}
+
+
+def test_only_records_a_touchpoint_caused_count_for_emitted_latency() -> None:
+    session = {"status": "updated", "exit_event_id": "e1", "is_late": False}
+    assert _cause(session) == "e1"
+    assert _cause({**session, "status": "closed"}) is None
+    assert _cause({**session, "is_late": True}) is None
+    assert _cause({"kind": "advanced", "event_id": "e2"}) == "e2"
+    assert _cause({"kind": "dropped_off", "event_id": "e3"}) is None
+
+
+def test_the_event_set_is_the_same_for_the_same_seed() -> None:
+    first, again, other = bench_events(300), bench_events(300), bench_events(300, seed=7)
+    assert [e.value for e in first] == [e.value for e in again]
+    assert [e.value for e in first] != [e.value for e in other]
+
+
+def test_profile_summary_attributes_samples_to_library_and_own_code(tmp_path: Path) -> None:
+    entry = "main (pipeline/cli.py:1);run_worker (pipeline/worker.py:2)"
+    raw = tmp_path / "worker.pyspy"
+    raw.write_text(
+        f"{entry};put (pipeline/journeys/agents.py:60);model_dump_json (pydantic/main.py:9) 6\n"
+        f"{entry};send (aiokafka/conn.py:4);write (asyncio/selector_events.py:1) 3\n"
+        f"{entry};_run_once (asyncio/base_events.py:1) 1\n"
+    )
+    profile = summarise(raw)
+    assert profile is not None and profile.samples == 10
+    libraries = {share.name: share.percent for share in profile.by_library}
+    assert libraries["pydantic (validate / serialise)"] == pytest.approx(60)
+    assert libraries["aiokafka (fetch, produce)"] == pytest.approx(30)
+    assert libraries["asyncio event loop, threads, other"] == pytest.approx(10)
+    own = {share.name: share.percent for share in profile.by_own_function}
+    assert own["put (agents.py)"] == pytest.approx(60)
+    assert summarise(tmp_path / "missing") is None
+
+
+def test_progress_writes_its_finish_once(tmp_path: Path) -> None:
+    result = tmp_path / "out.json"
+    progress = Progress(expected=3, result=result)
+    assert not progress.add(2)
+    assert progress.add(1)
+    assert not progress.add(1)
+    finish = Finish.read(result)
+    assert finish.processed == 3 and finish.last_at >= finish.first_at
+    assert json.loads(result.read_text())["processed"] == 3
+
+
+def _throughput(name: str, per_second: float, cpu_ms: float) -> Throughput:
+    use = ProcessUse("worker", 90.0, cpu_ms, 500.0)
+    return Throughput(name, "does", 1000, 1000 / per_second, per_second, 2.0, [use])
+
+
+def test_report_ratios_and_markdown_carry_every_section() -> None:
+    report = Report(
+        meta={"measured_at": "now", "cpus": 2, "load_average": "1 1 1", "commit": "abc",
+              "events": 1000, "seed": 42, "partitions": 8, "note": "contended"},
+        throughput=[_throughput(PIPELINE, 100, 4000), _throughput("quix", 1000, 100)],
+        latency=Latency(50, 0.5, 1000, 100.0, [LatencyPath("touchpoint", 10, 1, 2, 3)]),
+        memory=Memory(10, 400, 20, 410, 100_000.0),
+        scaling=[Scale(1, 100, 1, [90], 1000), Scale(2, 0, 0, [], 700, completed=False)],
+        problems=["2 workers: stalled"],
+    )  # fmt: skip
+    assert report.ratios() == {PIPELINE: 1.0, "quix": 0.1}
+    assert report.cpu_ratios() == {PIPELINE: 1.0, "quix": 40.0}
+    text = markdown(report)
+    assert markdown(Report.from_json(json.loads(json.dumps(report.to_json())))) == text
+    for piece in ("End-to-end throughput", "Latency at 50", "Memory", "Scaling",
+                  "stalled at 700", "2 workers: stalled", "> contended"):  # fmt: skip
+        assert piece in text
