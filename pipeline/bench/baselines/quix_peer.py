@@ -30,7 +30,7 @@ from pipeline.bench.baselines.progress import Progress, arguments
 from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.ingest.normalize import Limits, Normalizer, RawRecord, normalize_safely
 from pipeline.ingest.pii import PiiHasher
-from pipeline.journeys.identity import customer_key
+from pipeline.journeys.identity import anchor_key
 from pipeline.journeys.stages import StageModel, load_stage_model
 from pipeline.settings import Settings, load_settings
 from schemas.touchpoint import Channel, Touchpoint
@@ -61,7 +61,7 @@ class Peer:
         if not isinstance(result, Touchpoint) or result.is_bot:
             self._processed()
             return None
-        customer = customer_key(result.identities) or f"event:{result.event_id}"
+        customer = anchor_key(result.identities) or f"event:{result.event_id}"
         return {"customer": customer, "touchpoint": result.model_dump(mode="json")}
 
     def sessionize(self, value: dict[str, Any], state: State[Any, Any]) -> list[dict[str, Any]]:
