@@ -97,7 +97,8 @@ def up(
 
 def _run(settings: Settings, demo: bool, summary_every: float) -> None:
     """The worker in this process; demo traffic in a child process while it runs."""
-    from pipeline.generator.process import DemoTraffic, start_demo_traffic, stop_process
+    from pipeline.generator.process import DemoTraffic, start_demo_traffic
+    from pipeline.subprocesses import stop_process
     from pipeline.worker import run_worker
 
     _announce(settings)
@@ -114,7 +115,7 @@ def _run(settings: Settings, demo: bool, summary_every: float) -> None:
         run_worker(settings, summary_every or None)
     finally:
         if traffic is not None:
-            stop_process(traffic)
+            stop_process(traffic, timeout=10)
             out.print("Stopped the demo traffic.")
 
 

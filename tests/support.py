@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +17,7 @@ from urllib.parse import quote
 from kafka import KafkaProducer
 
 from pipeline.settings import ClickHouseServer, ClickHouseTarget
+from pipeline.subprocesses import clean_env, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,14 +99,7 @@ class WorkerProcess:
         """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        code = self.process.returncode
+        code = stop_process(self.process, timeout)
         self.process = None
         return code
 
@@ -149,11 +141,7 @@ def produce(
 
 def base_env(**overrides: str) -> dict[str, str]:
     """This process's environment without Journeys' own variables, plus `overrides`."""
-    prefixes = ("KAFKA_", "CLICKHOUSE_", "JOURNEYS_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    env["JOURNEYS_LOCAL_CACHE_DIR"] = str(REPO / ".cache")
-    env.update(overrides)
-    return env
+    return clean_env(JOURNEYS_LOCAL_CACHE_DIR=str(REPO / ".cache"), **overrides)
 
 
 def consume_all(

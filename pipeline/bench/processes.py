@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import signal
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import psutil
+
+from pipeline.subprocesses import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -155,26 +156,9 @@ class Child:
         """SIGTERM, then SIGKILL after `timeout`; the exit code."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, timeout)
 
     def log_tail(self, lines: int = 40) -> str:
         with contextlib.suppress(FileNotFoundError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return "(no log)"
-
-
-def child_env(**overrides: str) -> dict[str, str]:
-    """This environment without Journeys' own variables (each run sets its own), plus
-    `overrides`."""
-    prefixes = ("KAFKA_", "CLICKHOUSE_", "JOURNEYS_")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
-    env.update(overrides)
-    return env

@@ -10,7 +10,6 @@ threads that are running are counted, so the shares are of CPU time spent in Pyt
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import signal
 import subprocess
@@ -19,6 +18,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from pipeline.subprocesses import stop_process
 
 #: (library, how the file paths of its frames begin), as py-spy prints them (relative to
 #: site-packages or the standard library). A sample belongs to the first library met
@@ -95,13 +96,7 @@ class Profiler:
     ) -> None:
         if self._process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            self._process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-        try:
-            self._process.wait(30)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_process(self._process, 30, signal.SIGINT)  # py-spy writes its file on SIGINT
 
 
 def summarise(path: Path, top: int = 12) -> Profile | None:

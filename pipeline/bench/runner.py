@@ -35,7 +35,7 @@ from pipeline.bench.latency import (
     sent_by_event,
     touchpoint_latencies,
 )
-from pipeline.bench.processes import REPO, Child, Sampler, child_env
+from pipeline.bench.processes import REPO, Child, Sampler
 from pipeline.bench.profile import Profiler, summarise
 from pipeline.bench.report import (
     PIPELINE,
@@ -61,6 +61,7 @@ from pipeline.bench.workers import BenchError, Fleet, Stalled
 from pipeline.generator.traffic import GeneratedEvent
 from pipeline.localstack.kafka import LocalKafka
 from pipeline.settings import Settings
+from pipeline.subprocesses import clean_env
 from pipeline.topics import TopicNames
 
 MB = 1024 * 1024
@@ -163,7 +164,7 @@ class Bench:
             "--expected", str(expected), "--result", str(result),
             "--partitions", str(self.options.partitions), "--workdir", str(self.workdir / name),
         ]  # fmt: skip
-        child = Child(args, child_env(), self.workdir / f"{name}.log")
+        child = Child(args, clean_env(), self.workdir / f"{name}.log")
         started = time.time()
         child.start()
         key = f"baseline-{name}"

@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.bench.processes import Child, child_env
+from pipeline.bench.processes import Child
 from pipeline.errors import JourneysError
 from pipeline.localstack.kafka import free_port
+from pipeline.subprocesses import clean_env
 
 #: Wall seconds after which a silent source stops holding the watermark back (default 60).
 IDLE_AFTER = 3.0
@@ -94,7 +95,7 @@ class Fleet:
         workers = []
         for index in range(count):
             port = free_port()
-            env = child_env(
+            env = clean_env(
                 KAFKA_BOOTSTRAP_SERVERS=bootstrap,
                 KAFKA_TOPIC_PREFIX=prefix,
                 KAFKA_CONSUMER_GROUP=group,

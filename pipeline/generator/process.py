@@ -6,7 +6,7 @@ GIL), and so that stopping it is a signal, not a thread to unwind.
 Usage:
     demo = start_demo_traffic("127.0.0.1:9092", DemoTraffic())
     ...
-    stop_process(demo)
+    stop_process(demo, timeout=10)      # pipeline.subprocesses
 """
 
 from __future__ import annotations
@@ -41,16 +41,6 @@ class DemoTraffic:
 
 def start_demo_traffic(bootstrap_servers: str, demo: DemoTraffic) -> subprocess.Popen[bytes]:
     """`journeys generate --live ...` against `bootstrap_servers`, in the background."""
+    # The parent's settings (topic prefix, partitions) hold for the generator too.
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers}
     return subprocess.Popen([sys.executable, "-m", "pipeline", *demo.arguments()], env=env)
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """Terminate, then kill if it does not go within `timeout` seconds."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
