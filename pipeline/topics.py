@@ -12,24 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Channel families; each has its own raw topic `touchpoints.raw.<channel>`.
-CHANNELS: tuple[str, ...] = (
-    "ads",
-    "search",
-    "web",
-    "chat",
-    "popup",
-    "email",
-    "sms",
-    "push",
-    "video",
-    "commerce",
-    "loyalty",
-    "store",
-    "support",
-    "feedback",
-    "import",  # rows replayed from files by `journeys replay`
-)
+from schemas.touchpoint import Channel
+
+#: Channel families (schemas.touchpoint.Channel); each has its raw topic
+#: `touchpoints.raw.<channel>`, `import` for rows replayed from files by `journeys replay`.
+CHANNELS: tuple[str, ...] = tuple(channel.value for channel in Channel)
 
 
 @dataclass(frozen=True)
