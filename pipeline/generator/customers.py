@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from random import Random
 
 from pipeline.generator.personas import PERSONAS, PRODUCTS, STORES, Persona
@@ -78,9 +77,8 @@ class Customer:
         return self.loyalty_id
 
 
-def new_customer(index: int, seed: int, arrived: datetime) -> Customer:
+def new_customer(index: int, seed: int) -> Customer:
     """Draw the customer who arrives `index`-th; the same inputs give the same customer."""
-    del arrived  # personas do not drift over time (yet)
     rng = Random(f"journeys-generator/{seed}/{index}")
     persona = rng.choices(PERSONAS, weights=[p.weight for p in PERSONAS])[0]
     mobile = rng.random() < persona.mobile

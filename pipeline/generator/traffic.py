@@ -101,7 +101,7 @@ class Traffic:
         return [at for at in times if end is None or at < end]
 
     def _customer_events(self, index: int, arrived: datetime) -> list[GeneratedEvent]:
-        customer = new_customer(index, self.config.seed, arrived)
+        customer = new_customer(index, self.config.seed)
         if customer.rng.random() < self.config.bots:
             timed = _crawl(customer, arrived)
         else:
