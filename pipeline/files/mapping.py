@@ -26,18 +26,17 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from pipeline.errors import ConfigError
 from pipeline.ingest.channels import KNOWN_ACTIONS
+from pipeline.yamlfile import KEY_LINES as _KEY_LINES
+from pipeline.yamlfile import LINE as _LINE
+from pipeline.yamlfile import load_yaml_mapping
 from schemas.raw.imported import IDENTIFIERS, ImportCampaign, ImportChannel, ImportEvent
 
 FileFormat = Literal["csv", "jsonl", "parquet"]
 Kind = Literal["text", "time", "decimal", "number", "scalar"]
 Unmapped = Literal["reject", "keep", "empty"]
 
-_LINE = "__line__"
-_KEY_LINES = "__key_lines__"
 _NESTED = ("campaign", "properties")
 
 #: Every field a column can feed, with how its values are read.
@@ -110,36 +109,11 @@ class Mapping:
         return next((rule for rule in self.rules if rule.target == target), None)
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A YAML loader that records the line of every mapping under `__line__`."""
-
-
-def _with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
-    mapping[_LINE] = node.start_mark.line + 1
-    mapping[_KEY_LINES] = {
-        loader.construct_object(key, deep=True): key.start_mark.line + 1 for key, _ in node.value
-    }
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _with_line)
-
-
 def load_mapping(path: Path) -> Mapping:
     """Read and check a mapping file; ConfigError names the file, line, key and reason."""
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the mapping: {error.strerror}") from error
-    try:
-        document = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: not valid YAML: {error}") from error
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}:1: a mapping file is a YAML mapping with `fields:`")
+    document = load_yaml_mapping(
+        path, "the mapping", "a mapping file is a YAML mapping with `fields:`", key_lines=True
+    )
     return _Checker(path).mapping(document)
 
 

@@ -18,26 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.errors import ConfigError
+from pipeline.yamlfile import LINE as _LINE
+from pipeline.yamlfile import load_yaml_mapping
 from schemas.touchpoint import Touchpoint
-
-_LINE = "__line__"
-
-
-class _LineLoader(yaml.SafeLoader):
-    """A YAML loader that records the line of every mapping under `__line__`."""
-
-
-def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
-    mapping[_LINE] = node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
 
 
 def _as_tuple(value: str | list[str] | None) -> tuple[str, ...] | None:
@@ -160,18 +146,9 @@ def load_stage_model(path: Path, known_actions: Mapping[str, frozenset[str]]) ->
 
     `known_actions` maps each channel to the actions its normaliser can produce.
     """
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the stage model: {error.strerror}") from error
-    try:
-        document = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: not valid YAML: {error}") from error
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}:1: a stage model is a mapping with name, stages and rules")
+    document = load_yaml_mapping(
+        path, "the stage model", "a stage model is a mapping with name, stages and rules"
+    )
     return _check(path, document, known_actions)
 
 
