@@ -207,10 +207,19 @@ def merged_result(worker: WorkerProcess) -> dict[str, Any]:
             "SELECT countIf(status != 'closed') AS open, sum(touchpoints) AS touchpoints "
             "FROM v_sessions"
         )
-        # Every touchpoint in a closed session: the sessions sink may trail the journeys'.
-        return journeys == [{"touchpoints": 8}] and sessions == [{"open": 0, "touchpoints": 8}]
+        identity = worker.query(
+            "SELECT (SELECT count() FROM v_identities) AS identifiers, "
+            "(SELECT count() FROM customer_merges FINAL) AS merges"
+        )
+        # Every touchpoint in a closed session, every identifier and the merge stored: each
+        # table has its own sink, and one may trail another (more so after a crash).
+        return (
+            journeys == [{"touchpoints": 8}]
+            and sessions == [{"open": 0, "touchpoints": 8}]
+            and identity == [{"identifiers": 4, "merges": 1}]
+        )
 
-    wait_until(done, 90, "the merged journey with every touchpoint, sessions closed")
+    wait_until(done, 120, "the merged journey, sessions closed, identities and merge stored")
     journeys = worker.query(
         "SELECT customer_id, stage, sessions, touchpoints, purchases, revenue, first_reached "
         "FROM v_journeys"
@@ -324,8 +333,12 @@ def test_a_worker_crash_in_the_middle_of_a_merge_gives_the_same_result(
     crashed = run_merge(
         kafka_bootstrap, worker_factory, f"t{unique}b.", tmp_path / "b", crash_mid_merge=True
     )
+    # Where the two customers met depends on which partition saw the order's link first;
+    # after a crash and redelivery it may be the other identifier the order carries.
+    met = {row.pop("identifier") for row in [*crashed["merges"], *calm["merges"]]}
+    assert met <= {"email:ann", "user:ann-42"}, met
     assert crashed == calm
-    assert calm["merges"] == EXPECTED_MERGED["merges"]
+    assert calm["merges"] == [{"loser_id": LOSER, "winner_id": WINNER}]
 
 
 def test_a_shared_device_at_its_limit_is_recorded_not_merged(
