@@ -141,7 +141,7 @@ def produce(
 
 def base_env(**overrides: str) -> dict[str, str]:
     """This process's environment without Journeys' own variables, plus `overrides`."""
-    return clean_env(JOURNEYS_LOCAL_CACHE_DIR=str(REPO / ".cache"), **overrides)
+    return clean_env(**{"JOURNEYS_LOCAL_CACHE_DIR": str(REPO / ".cache"), **overrides})
 
 
 def consume_all(
