@@ -178,18 +178,29 @@ def parse_clickhouse_url(url: str, database: str | None) -> ClickHouseTarget:
 
 
 class SinkSettings(BaseSettings):
-    """Batching of ClickHouse inserts. Environment prefix: `JOURNEYS_SINK_`."""
+    """Batches and flushes of the partition pipelines. Environment prefix: `JOURNEYS_SINK_`."""
 
     model_config = SettingsConfigDict(env_prefix="JOURNEYS_SINK_", frozen=True, extra="ignore")
 
     batch_size: int = Field(
-        default=5000, ge=1, le=1_000_000, description="JOURNEYS_SINK_BATCH_SIZE: rows per insert."
+        default=20_000,
+        ge=1,
+        le=1_000_000,
+        description="JOURNEYS_SINK_BATCH_SIZE: rows waiting that make a flush start early.",
     )
     batch_seconds: float = Field(
         default=1.0,
         gt=0,
         le=60,
-        description="JOURNEYS_SINK_BATCH_SECONDS: longest wait before a partial batch is written.",
+        description="JOURNEYS_SINK_BATCH_SECONDS: seconds between flushes (rows to "
+        "ClickHouse, state to its changelog, then inputs acknowledged).",
+    )
+    take_max: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="JOURNEYS_SINK_TAKE_MAX: most input records handled as one batch (and "
+        "fetched in one poll).",
     )
     retry_max_seconds: float = Field(
         default=30.0,

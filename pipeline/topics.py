@@ -1,7 +1,7 @@
 """Every Kafka topic of the pipeline, declared once, with who writes and who reads it.
 
-Names carry `KAFKA_TOPIC_PREFIX` so that tests and tenants never share a topic. All
-topics keyed by customer are co-partitioned: they have the same partition count.
+Names carry `KAFKA_TOPIC_PREFIX` so that tests and tenants never share a topic. The raw
+topics and `journeys.internal` are co-partitioned: they have the same partition count.
 
 Usage:
     names = TopicNames(prefix="")
@@ -28,90 +28,29 @@ class TopicNames:
     def raw(self, channel: str) -> str:
         # producer: channel systems, `journeys generate`, dlq replay; `journeys replay`
         # (files) writes `touchpoints.raw.import`
-        # consumer: the channel's normaliser agent (group: <consumer_group>)
+        # consumer: the partition pipeline agent (group: <consumer_group>)
         return f"{self.prefix}touchpoints.raw.{channel}"
 
     @property
     def dead_letter(self) -> str:
-        # producer: normalisers and sinks (raw bytes + reason headers)
+        # producer: the partition pipelines' normaliser, the alert sink (raw bytes + reason
+        # headers)
         # consumer: the dead-letter sink -> ClickHouse `dead_letters`; `journeys dlq replay`
         return f"{self.prefix}touchpoints.dead-letter"
 
     @property
-    def canonical(self) -> str:
-        # producer: normalisers (canonical Touchpoint, keyed by its anchor identifier)
-        # consumer: identity resolution -> touchpoints.by-customer
-        return f"{self.prefix}touchpoints.canonical"
-
-    @property
-    def identity_messages(self) -> str:
-        # producer: identity resolution (claims, merges, keyed by identifier or loser id),
-        # the journey engine (repoints, keyed by identifier)
-        # consumer: identity resolution (co-partitioned with touchpoints.canonical)
-        return f"{self.prefix}identity.messages"
-
-    @property
-    def by_customer(self) -> str:
-        # producer: identity resolution (Touchpoint keyed by customer_id); the journey
-        # engine (touchpoints of a merged customer, forwarded to the winner)
-        # consumer: the journey engine
-        return f"{self.prefix}touchpoints.by-customer"
-
-    @property
-    def moves(self) -> str:
-        # producer: identity resolution (merge, keyed by the loser); the journey engine
-        # (the loser's state, keyed by the winner)
-        # consumer: the journey engine (co-partitioned with touchpoints.by-customer)
-        return f"{self.prefix}journeys.moves"
-
-    @property
-    def identity_links(self) -> str:
-        # producer: identity resolution (IdentityLink); consumer: sink -> `identity_links`
-        return f"{self.prefix}identity.links"
-
-    @property
-    def identity_merges(self) -> str:
-        # producer: identity resolution (CustomerMerge); consumer: sink -> `customer_merges`
-        return f"{self.prefix}identity.merges"
-
-    @property
-    def identity_violations(self) -> str:
-        # producer: identity resolution (IdentityViolation)
-        # consumer: sink -> `identity_violations`
-        return f"{self.prefix}identity.violations"
-
-    @property
-    def journey_touchpoints(self) -> str:
-        # producer: the journey engine (enriched touchpoint); consumer: sink -> `touchpoints`
-        return f"{self.prefix}journeys.touchpoints"
-
-    @property
-    def sessions(self) -> str:
-        # producer: the journey engine (session versions); consumer: sink -> `sessions`
-        return f"{self.prefix}journeys.sessions"
-
-    @property
-    def transitions(self) -> str:
-        # producer: the journey engine (stage entered / advanced / dropped off)
-        # consumer: window counts; sink -> `stage_transitions`
-        return f"{self.prefix}journeys.transitions"
-
-    @property
-    def customers(self) -> str:
-        # producer: the journey engine (journey snapshots); consumer: sink -> `journeys`
-        return f"{self.prefix}journeys.customers"
-
-    @property
-    def ticks(self) -> str:
-        # producer: every worker's clock, once a second, to each partition it owns
-        # consumer: the journey engine (co-partitioned with touchpoints.by-customer), so an
-        # idle partition's watermark still moves and its sessions still close
-        return f"{self.prefix}journeys.ticks"
+    def internal(self) -> str:
+        # producer: the partition pipelines (one envelope per destination partition per
+        # batch: touchpoints, identity claims and merges, journey moves whose key lives on
+        # that partition)
+        # consumer: the partition pipeline agent (co-partitioned with the raw topics)
+        return f"{self.prefix}journeys.internal"
 
     @property
     def window_reports(self) -> str:
-        # producer: the journey engine, per partition and tick (partial window counts)
-        # consumer: the merger (alerts), sink -> `conversion_partials`. One partition.
+        # producer: the partition pipelines, per partition and flush (partial window counts;
+        # they also write them to `conversion_partials` themselves)
+        # consumer: the merger (drop-off alerts). One partition.
         return f"{self.prefix}journeys.window-reports"
 
     @property
@@ -125,24 +64,7 @@ class TopicNames:
 
     def all(self) -> list[str]:
         """Every topic of the pipeline (created up front by `pipeline.kafka_admin`)."""
-        return [
-            *self.all_raw(),
-            self.dead_letter,
-            self.canonical,
-            self.identity_messages,
-            self.by_customer,
-            self.moves,
-            self.identity_links,
-            self.identity_merges,
-            self.identity_violations,
-            self.journey_touchpoints,
-            self.sessions,
-            self.transitions,
-            self.customers,
-            self.ticks,
-            self.window_reports,
-            self.alerts,
-        ]
+        return [*self.all_raw(), self.dead_letter, self.internal, self.window_reports, self.alerts]
 
     def single_partition(self) -> set[str]:
         """Topics with one partition: low volume, read in order by a single consumer."""

@@ -16,8 +16,11 @@ from urllib.parse import quote
 
 from kafka import KafkaProducer
 
+from pipeline.journeys.identity import anchor_key
+from pipeline.journeys.pipeline import Resolve, encode_envelope
 from pipeline.settings import ClickHouseServer, ClickHouseTarget
 from pipeline.subprocesses import clean_env, stop_process
+from schemas.touchpoint import Touchpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -137,6 +140,23 @@ def produce(
     finally:
         producer.close()
     return count
+
+
+def send_touchpoints(
+    bootstrap_servers: str, prefix: str, touchpoints: Iterable[Touchpoint], key: bytes | None = None
+) -> int:
+    """Canonical touchpoints straight into the pipeline (past the normaliser), as the
+    envelopes partitions send each other; keyed by `key`, else by their anchor's value."""
+
+    def keyed(t: Touchpoint) -> bytes:
+        anchor = anchor_key(t.identities) or f"event:{t.event_id}"
+        return key or anchor.partition(":")[2].encode()
+
+    return produce(
+        bootstrap_servers,
+        f"{prefix}journeys.internal",
+        ((keyed(t), encode_envelope([Resolve(touchpoint=t)]), []) for t in touchpoints),
+    )
 
 
 def base_env(**overrides: str) -> dict[str, str]:

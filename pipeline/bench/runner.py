@@ -29,10 +29,7 @@ from rich.console import Console
 
 from pipeline.bench.baselines.progress import Finish
 from pipeline.bench.latency import (
-    OutputMarks,
-    emitted_latencies,
     percentiles,
-    sent_by_event,
     touchpoint_latencies,
 )
 from pipeline.bench.processes import REPO, Child, Sampler
@@ -246,7 +243,7 @@ class Bench:
         customers_end, rss_end = fleet.customers(), self.sampler.rss(key)
         added = customers_end - customers_half
         per = (rss_end - rss_half) / MB / added * 100_000 if added > 0 else 0.0
-        keys, size = latest_values(self.bootstrap, f"{self.group('a')}-customers-changelog")
+        keys, size = latest_values(self.bootstrap, f"{self.group('a')}-state-changelog")
         state = size / MB / keys * 100_000 if keys else 0.0
         return Memory(customers_half, rss_half / MB, customers_end, rss_end / MB, per, keys, state)
 
@@ -256,7 +253,6 @@ class Bench:
     ) -> Latency:  # fmt: skip
         """Paced traffic into a running, caught-up pipeline; the first `measured` records
         are timed, the rest keep the watermark moving past them as live traffic would."""
-        marks = OutputMarks.now(self.bootstrap, [names.sessions, names.transitions])
         began = time.time()
         sent = produce_paced(self.bootstrap, names, events, rate)
         fleet.wait_processed(
@@ -269,12 +265,7 @@ class Bench:
             f"WHERE received_at >= fromUnixTimestamp64Milli({int(began * 1000) - 1000})"
         )
         stored = touchpoint_latencies(rows, timed)
-        emitted = emitted_latencies(self.bootstrap, marks, sent_by_event(rows, timed))
         paths = [_path("touchpoint row queryable in ClickHouse", list(stored.values()))]
-        paths += [
-            _path(f"{label} emitted (Kafka)", emitted.get(topic, []))
-            for label, topic in (("session", names.sessions), ("transition", names.transitions))
-        ]
         span = (events[measured - 1].event_time - events[0].event_time).total_seconds()
         return Latency(
             offered_per_second=rate, share_of_max=self.options.latency_share,

@@ -15,9 +15,10 @@ arrive under its id go on to the winner (`Outputs.forwards`).
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from pipeline.journeys.engine import EngineConfig, Outputs, advance, due, evictable, receive
@@ -83,6 +84,27 @@ class PartitionClock:
     sources: dict[str, SourceClock] = field(default_factory=dict)
     _mark: datetime | None = None
 
+    def snapshot(self) -> dict[str, object]:
+        """What a restart needs to go on with the same watermark (JSON-ready)."""
+        return {
+            "sources": {name: _ms(s.max_event_time) for name, s in sorted(self.sources.items())},
+            "mark": None if self._mark is None else _ms(self._mark),
+        }
+
+    @classmethod
+    def restore(
+        cls, snapshot: object, lateness: timedelta, idle_after: float, idle_rate: float
+    ) -> PartitionClock:
+        """A clock as `snapshot` left it; its sources count as just heard from."""
+        clock = cls(lateness, idle_after, idle_rate)
+        if isinstance(snapshot, dict):
+            wall = time.monotonic()
+            for name, ms in dict(snapshot.get("sources") or {}).items():
+                clock.sources[str(name)] = SourceClock(_from_ms(int(ms)), wall)
+            mark = snapshot.get("mark")
+            clock._mark = None if mark is None else _from_ms(int(mark))
+        return clock
+
     @property
     def max_event_time(self) -> datetime | None:
         return max((s.max_event_time for s in self.sources.values()), default=None)
@@ -133,14 +155,11 @@ class JourneyPartition:
         self._due: list[tuple[datetime, str]] = []  # a heap; entries may be stale
         self._scheduled: dict[str, datetime] = {}  # the live entry of each customer
 
-    def rebuild(self, states: Iterable[CustomerState], wall: float) -> None:
-        """Restore the clock and the due index from stored states (after recovery)."""
+    def restore(self, states: Iterable[CustomerState]) -> None:
+        """Rebuild the due index from stored states (a partition newly assigned)."""
         self._due.clear()
         self._scheduled.clear()
         for state in states:
-            latest = state.latest_event_time()
-            if latest is not None:
-                self.clock.observe(RESTORED, latest, wall)
             self._schedule(state)
 
     def on_touchpoint(self, customer_id: str, touchpoint: Touchpoint, wall: float) -> Outputs:
@@ -279,3 +298,11 @@ class JourneyPartition:
                 self._schedule(state)
             out.extend(stepped)
         return out
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)

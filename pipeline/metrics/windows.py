@@ -158,6 +158,26 @@ class WindowCounter:
         self.keep = keep  # how long emitted windows stay open to late contributions
         self._dirty: set[tuple[int, int]] = set()  # emitted windows changed since
 
+    def snapshot(self) -> dict[str, object]:
+        """Progress a restart needs (JSON-ready): first count, windows emitted, re-versions."""
+        p = self.partition
+        return {
+            "first": self.store.get(f"f|{p}"),
+            "emitted": {str(size): self._emitted_end(size) for size in self.sizes},
+            "changed": sorted(self._dirty),
+        }
+
+    def restore(self, snapshot: object) -> None:
+        """Take the progress `snapshot` recorded (into a store that has none yet)."""
+        if not isinstance(snapshot, dict):
+            return
+        p = self.partition
+        self.store.add(f"f|{p}", int(snapshot.get("first", 0)) - self.store.get(f"f|{p}"))
+        for size, end in dict(snapshot.get("emitted") or {}).items():
+            key = f"e|{p}|{int(size)}"
+            self.store.add(key, int(end) - self.store.get(key))
+        self._dirty = {(int(size), int(start)) for size, start in snapshot.get("changed") or []}
+
     def add(self, items: Iterable[Contribution]) -> None:
         p = self.partition
         for item in items:

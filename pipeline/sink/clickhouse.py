@@ -17,8 +17,9 @@ import asyncio
 import logging
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
@@ -26,9 +27,10 @@ from clickhouse_connect.driver.insert import InsertContext
 from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception, wait_exponential
 
 from pipeline.clickhouse.client import quote_identifier
-from pipeline.sink.batching import PlannedInsert, SourcedRow, TopicPartition, plan_inserts, sources
+from pipeline.sink.batching import SourcedRow, TopicPartition, plan_inserts, sources
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SOURCE_COLUMNS = ("_topic", "_partition", "_offset")
 
@@ -62,18 +64,18 @@ def refuses_data(error: BaseException) -> bool:
 
 @dataclass
 class WriteResult:
-    """How a batch went: rows stored, and rows refused with the reason."""
+    """How a batch went: rows stored, and rows refused (by their index) with the reason."""
 
     written: int = 0
-    refused: list[tuple[SourcedRow, str]] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
 
 
-class TableWriter:
-    """Inserts `SourcedRow`s into one table; each source offset lands at most once.
+class RowWriter:
+    """Inserts rows into one table: one insert per call, a deduplication token, retries
+    while ClickHouse is away, and the refused rows found by halving.
 
-    All calls into clickhouse-connect run in a worker thread under `lock`: one client is
-    shared by the sinks and the query endpoint of a worker, and a client is not
-    thread-safe.
+    All calls into clickhouse-connect run in a worker thread under `lock`: a client is
+    not thread-safe, and one client serves a worker's writes.
     """
 
     def __init__(
@@ -86,57 +88,46 @@ class TableWriter:
     ) -> None:
         self.client = client
         self.table = table
-        self.columns = [*columns, *SOURCE_COLUMNS]
+        self.columns = list(columns)
         self.lock = lock
         self.retry_max_seconds = retry_max_seconds
-        self._stored: dict[TopicPartition, int] = {}
         self._context: InsertContext | None = None
 
-    def forget_watermarks(self) -> None:
-        """Drop cached watermarks (after a rebalance another worker may have written)."""
-        self._stored.clear()
-
-    async def write(self, rows: Sequence[SourcedRow]) -> WriteResult:
+    async def write(self, rows: Sequence[Sequence[object]], token: str) -> WriteResult:
         """Store `rows`, retrying transient failures with backoff until ClickHouse answers."""
         if not rows:
             return WriteResult()
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception(lambda error: not refuses_data(error)),
-            wait=wait_exponential(multiplier=0.2, max=self.retry_max_seconds),
-            before_sleep=before_sleep_log(log, logging.WARNING),
-            reraise=True,
-        ):
-            with attempt:
-                return await asyncio.to_thread(self._write_now, rows)
-        raise AssertionError("unreachable: AsyncRetrying retries until success")  # pragma: no cover
+        return await retrying(lambda: asyncio.to_thread(self._write_now, rows, token),
+                              self.retry_max_seconds)  # fmt: skip
 
-    def _write_now(self, rows: Sequence[SourcedRow]) -> WriteResult:
+    def _write_now(self, rows: Sequence[Sequence[object]], token: str) -> WriteResult:
         result = WriteResult()
         with self.lock:
-            self._load_watermarks(sources(rows))
-            for planned in plan_inserts(self.table, rows, self._stored):
-                self._insert_or_split(planned, result)
-                self._stored[planned.source] = planned.last_offset
+            self.insert_or_split(list(range(len(rows))), rows, token, result)
         return result
 
-    def _insert_or_split(self, planned: PlannedInsert, result: WriteResult) -> None:
-        """Insert; if ClickHouse refuses the data, halve until the refused rows are found."""
+    def insert_or_split(
+        self, indexes: list[int], rows: Sequence[Sequence[object]], token: str,
+        result: WriteResult,
+    ) -> None:  # fmt: skip
+        """Insert; if ClickHouse refuses the data, halve until the refused rows are found.
+        The caller holds the lock."""
         try:
-            self._insert(planned)
+            self._insert([list(rows[i]) for i in indexes], token)
         except Exception as error:
             if not refuses_data(error):
                 raise
-            if len(planned.rows) == 1:
+            if len(indexes) == 1:
                 log.warning("%s refused a row: %s", self.table, error)
-                result.refused.append((planned.rows[0], f"{type(error).__name__}: {error}"))
+                result.refused.append((indexes[0], f"{type(error).__name__}: {error}"))
                 return
-            half = len(planned.rows) // 2
-            for part in (planned.rows[:half], planned.rows[half:]):
-                self._insert_or_split(PlannedInsert(planned.table, planned.source, part), result)
+            half = len(indexes) // 2
+            for n, part in enumerate((indexes[:half], indexes[half:])):
+                self.insert_or_split(part, rows, f"{token}/{n}", result)
             return
-        result.written += len(planned.rows)
+        result.written += len(indexes)
 
-    def _insert(self, planned: PlannedInsert) -> None:
+    def _insert(self, values: list[list[object]], token: str) -> None:
         # One insert context per writer: clickhouse-connect otherwise asks ClickHouse for
         # the table's columns (DESCRIBE) before every insert. The token must go in the
         # context's settings: `insert(context=..., settings=...)` ignores the latter.
@@ -144,16 +135,69 @@ class TableWriter:
             self._context = self.client.create_insert_context(
                 table=self.table, column_names=self.columns
             )
-        self._context.settings["insert_deduplication_token"] = planned.token
-        self._context.data = planned.values()
+        self._context.settings["insert_deduplication_token"] = token
+        self._context.data = values
         self.client.insert(context=self._context)
+
+
+async def retrying(attempt_once: Callable[[], Awaitable[T]], max_seconds: float) -> T:
+    """`attempt_once()` until it succeeds or ClickHouse refuses the data itself."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(lambda error: not refuses_data(error)),
+        wait=wait_exponential(multiplier=0.2, max=max_seconds),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    ):
+        with attempt:
+            return await attempt_once()
+    raise AssertionError("unreachable: AsyncRetrying retries until success")  # pragma: no cover
+
+
+class TableWriter:
+    """Inserts `SourcedRow`s read from Kafka topics; each source offset lands at most once
+    (the dead-letter and alert sinks, which read their topics back)."""
+
+    def __init__(
+        self,
+        client: Client,
+        table: str,
+        columns: Sequence[str],
+        lock: threading.Lock,
+        retry_max_seconds: float = 30.0,
+    ) -> None:
+        self.rows = RowWriter(client, table, [*columns, *SOURCE_COLUMNS], lock, retry_max_seconds)
+        self.table = table
+        self._stored: dict[TopicPartition, int] = {}
+
+    def forget_watermarks(self) -> None:
+        """Drop cached watermarks (after a rebalance another worker may have written)."""
+        self._stored.clear()
+
+    async def write(self, rows: Sequence[SourcedRow]) -> list[tuple[SourcedRow, str]]:
+        """Store `rows`; returns those ClickHouse refused, with the reason."""
+        if not rows:
+            return []
+        return await retrying(lambda: asyncio.to_thread(self._write_now, rows),
+                              self.rows.retry_max_seconds)  # fmt: skip
+
+    def _write_now(self, rows: Sequence[SourcedRow]) -> list[tuple[SourcedRow, str]]:
+        refused: list[tuple[SourcedRow, str]] = []
+        with self.rows.lock:
+            self._load_watermarks(sources(rows))
+            for planned in plan_inserts(self.table, rows, self._stored):
+                result = WriteResult()
+                values = planned.values()
+                self.rows.insert_or_split(list(range(len(values))), values, planned.token, result)
+                refused.extend((planned.rows[i], reason) for i, reason in result.refused)
+                self._stored[planned.source] = planned.last_offset
+        return refused
 
     def _load_watermarks(self, wanted: set[TopicPartition]) -> None:
         missing = wanted - self._stored.keys()
         if not missing:
             return
         topics = sorted({topic for topic, _ in missing})
-        result = self.client.query(
+        result = self.rows.client.query(
             f"SELECT _topic, _partition, max(_offset) FROM {quote_identifier(self.table)} "
             "WHERE _topic IN {topics:Array(String)} GROUP BY _topic, _partition",
             parameters={"topics": topics},

@@ -1,4 +1,8 @@
-"""Output records -> ClickHouse rows: each table's columns and how a record fills them."""
+"""Output records -> ClickHouse rows: each table's columns and how a record fills them.
+
+`TABLES` declares every table the pipeline writes, once: the flush, the tests and the
+docs loop over it.
+"""
 
 from __future__ import annotations
 
@@ -133,3 +137,26 @@ VIOLATION_COLUMNS: tuple[str, ...] = (
 
 def violation_row(violation: IdentityViolation) -> tuple[object, ...]:
     return tuple(getattr(violation, column) for column in VIOLATION_COLUMNS)
+
+
+TOUCHPOINTS = "touchpoints"
+SESSIONS = "sessions"
+TRANSITIONS = "stage_transitions"
+JOURNEYS = "journeys"
+PARTIALS = "conversion_partials"
+IDENTITY_LINKS = "identity_links"
+CUSTOMER_MERGES = "customer_merges"
+IDENTITY_VIOLATIONS = "identity_violations"
+ALERTS = "alerts"
+
+#: Table -> columns, for every table the partition pipelines fill at each flush.
+TABLES: dict[str, tuple[str, ...]] = {
+    TOUCHPOINTS: TOUCHPOINT_COLUMNS,
+    SESSIONS: SESSION_COLUMNS,
+    TRANSITIONS: TRANSITION_COLUMNS,
+    JOURNEYS: JOURNEY_COLUMNS,
+    PARTIALS: PARTIAL_COLUMNS,
+    IDENTITY_LINKS: LINK_COLUMNS,
+    CUSTOMER_MERGES: MERGE_COLUMNS,
+    IDENTITY_VIOLATIONS: VIOLATION_COLUMNS,
+}

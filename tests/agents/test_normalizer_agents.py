@@ -11,8 +11,8 @@ from typing import Any
 
 import faust
 import pytest
-
 from pipeline.ingest.agents import register_normalizers
+
 from pipeline.ingest.deadletters import parse_dead_letter
 from pipeline.ingest.normalize import Normalizer
 from pipeline.ingest.pii import PiiHasher

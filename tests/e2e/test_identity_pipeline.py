@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
 
 from pipeline.journeys.identity import anchor_key, identifier_keys
 from schemas.touchpoint import Identities, Touchpoint
@@ -34,39 +33,20 @@ from tests.seed_journey import (
     LOYALTY,
     seed_journey_identified,
 )
-from tests.support import WorkerProcess, produce, wait_until
+from tests.support import WorkerProcess, send_touchpoints, wait_until
 
 pytestmark = pytest.mark.e2e
 
 
 def send(kafka: str, prefix: str, touchpoints: Iterable[Touchpoint]) -> None:
-    """Canonical touchpoints, keyed by their anchor as the normalisers key them."""
-    produce(
-        kafka,
-        f"{prefix}touchpoints.canonical",
-        (
-            ((anchor_key(t.identities) or t.event_id).encode(), t.model_dump_json().encode(), [])
-            for t in touchpoints
-        ),
-    )
+    """Canonical touchpoints, keyed by their anchor as channel systems key them."""
+    send_touchpoints(kafka, prefix, touchpoints)
 
 
-class TopicCount:
-    """How many records a topic holds so far (all partitions, from the start)."""
-
-    def __init__(self, kafka: str, topic: str) -> None:
-        self.consumer = KafkaConsumer(
-            topic, bootstrap_servers=kafka, group_id=None, auto_offset_reset="earliest"
-        )
-        self.count = 0
-
-    def at_least(self, n: int) -> bool:
-        for batch in self.consumer.poll(timeout_ms=200).values():
-            self.count += len(batch)
-        return self.count >= n
-
-    def close(self) -> None:
-        self.consumer.close()
+def identifiers_linked(worker: WorkerProcess, n: int) -> bool:
+    """Whether ClickHouse holds links for at least `n` identifiers."""
+    found = worker.query("SELECT uniqExact(identifier) AS n FROM identity_links")
+    return int(found[0]["n"]) >= n
 
 
 def test_seed_journey_with_real_identifiers_is_one_customer(
@@ -77,21 +57,13 @@ def test_seed_journey_with_real_identifiers_is_one_customer(
     # Event time moves on only after 15 idle seconds, when everything has been sent.
     worker = worker_factory(JOURNEYS_SESSIONS_IDLE_AFTER="15", JOURNEYS_SESSIONS_IDLE_RATE="86400")
     prefix = f"t{unique}."
-    routed = TopicCount(kafka_bootstrap, f"{prefix}touchpoints.by-customer")
-    links = TopicCount(kafka_bootstrap, f"{prefix}identity.links")
     known: set[str] = set()
-    try:
-        for i, t in enumerate(seed_journey_identified(), start=1):
-            new = set(identifier_keys(t.identities)) - known
-            known |= new
-            send(kafka_bootstrap, prefix, [t])
-            wait_until(lambda i=i: routed.at_least(i), 60, f"touchpoint {i} resolved")
-            # A new identifier names the customer or joins it: wait for that link.
-            expected = len(known)
-            wait_until(lambda n=expected: links.at_least(n), 60, f"links of {t.event_id}")
-    finally:
-        routed.close()
-        links.close()
+    for t in seed_journey_identified():
+        known |= set(identifier_keys(t.identities))
+        send(kafka_bootstrap, prefix, [t])
+        # A new identifier names the customer or joins it: wait for that link.
+        expected = len(known)
+        wait_until(lambda n=expected: identifiers_linked(worker, n), 60, f"links of {t.event_id}")
     expect_seed_result(worker, IDENTIFIED_CUSTOMER)
     identities = worker.query("SELECT identifier, customer_id FROM v_identities")
     assert {(r["identifier"], r["customer_id"]) for r in identities} == {
@@ -115,12 +87,9 @@ def test_seed_journey_with_links_after_its_touchpoints_converges(
     events = seed_journey_identified()
     single = [t for t in events if len(t.identities.present()) == 1]
     linking = [t for t in events if len(t.identities.present()) > 1]
-    routed = TopicCount(kafka_bootstrap, f"{prefix}touchpoints.by-customer")
-    try:
-        send(kafka_bootstrap, prefix, single)
-        wait_until(lambda: routed.at_least(len(single)), 60, "the unlinked touchpoints routed")
-    finally:
-        routed.close()
+    send(kafka_bootstrap, prefix, single)
+    minted = len({anchor_key(t.identities) for t in single})
+    wait_until(lambda: identifiers_linked(worker, minted), 60, "the unlinked touchpoints resolved")
     send(kafka_bootstrap, prefix, linking)
 
     def converged() -> Any:

@@ -19,7 +19,7 @@ from tests.seed_journey import (
     EXPECTED_TRANSITIONS,
     seed_journey,
 )
-from tests.support import WorkerProcess, produce, wait_until
+from tests.support import WorkerProcess, send_touchpoints, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -28,11 +28,7 @@ FAST_IDLE = {"JOURNEYS_SESSIONS_IDLE_AFTER": "1", "JOURNEYS_SESSIONS_IDLE_RATE":
 
 
 def send(kafka: str, unique: str, touchpoints: list[Touchpoint]) -> None:
-    produce(
-        kafka,
-        f"t{unique}.touchpoints.canonical",
-        ((CUSTOMER.encode(), t.model_dump_json().encode(), []) for t in touchpoints),
-    )
+    send_touchpoints(kafka, f"t{unique}.", touchpoints, key=CUSTOMER.encode())
 
 
 def when(value: str) -> datetime:

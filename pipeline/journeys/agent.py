@@ -1,0 +1,249 @@
+"""The worker's one agent: raw channel records and internal envelopes in, ClickHouse rows
+and changelog records out, inputs acknowledged only once their effects are durable.
+
+    touchpoints.raw.<channel> (14 topics) + journeys.internal, all co-partitioned
+        -> batches (noack) -> PartitionPipeline of each record's partition
+        -> journeys.internal (one envelope per destination partition per batch)
+
+    every `flush_seconds`, and before a revocation completes:
+        1. ClickHouse: one insert per table for the whole worker (token: the flush)
+        2. Kafka: dead letters, window reports and envelopes, then one changelog record
+           per changed key (partition p's records to partition p), all awaited
+        3. ack every input taken before step 1
+
+A crash between 1 and 2 replays inputs against the older state: the same rows again,
+collapsed by their ReplacingMergeTree keys and versions. A crash between 2 and 3 replays
+inputs against a state that has applied them: the engine's event-id check drops them.
+State is never durable before the outputs it implies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from aiokafka.structs import RecordMetadata
+
+from pipeline.ingest.normalize import RawRecord
+from pipeline.journeys.pipeline import Flush, PartitionPipeline, PipelineConfig
+from pipeline.journeys.store import PartitionState
+from pipeline.sink.clickhouse import RowWriter
+from pipeline.topics import TopicNames
+from schemas.touchpoint import Channel
+
+log = logging.getLogger(__name__)
+
+#: Longest a batch waits to fill: forwarded touchpoints wait at most this long per hop.
+TAKE_WITHIN = 0.05
+
+
+def raw_record(event: Any) -> RawRecord:
+    """The Kafka record behind a Faust event."""
+    message = event.message
+    headers = message.headers
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
+    return RawRecord(
+        message.topic, message.partition, message.offset, event.key, event.value, pairs
+    )
+
+
+@dataclass
+class FlushStats:
+    """What the flushes have done so far (read by tests and the bench)."""
+
+    flushes: int = 0
+    inputs_acked: int = 0
+    rows_written: int = 0
+    changelog_records: int = 0
+    envelopes: int = 0
+    # Set while inputs have been processed whose state is not yet durable.
+    unflushed_since: float | None = None
+    violations: list[str] = field(default_factory=list)
+
+
+class PipelineRunner:
+    """The worker's partition pipelines, their batches and their flushes."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        names: TopicNames,
+        config: PipelineConfig,
+        writers: Mapping[str, RowWriter],
+        *,
+        flush_seconds: float,
+        flush_rows: int,
+        max_batch: int,
+    ) -> None:
+        self.app = app
+        self.names = names
+        self.config = config
+        self.writers = writers
+        self.flush_seconds = flush_seconds
+        self.flush_rows = flush_rows
+        self.max_batch = max_batch
+        partitions = config.router.partitions
+        # Faust's table is the changelog and the recovery: partition p's records are in
+        # its store under keys starting with "p|" (pipeline.journeys.store).
+        self.table = app.Table("state", partitions=partitions, key_type=str, value_type=bytes)
+        self.channels = {names.raw(channel): channel for channel in Channel}
+        self.internal = names.internal
+        self.pipelines: dict[int, PartitionPipeline] = {}
+        self.unacked: list[Any] = []
+        self.stream: Any = None
+        self.batch_lock = asyncio.Lock()  # a batch and a flush's hand-over exclude each other
+        self.flush_lock = asyncio.Lock()  # one flush at a time, in order
+        self.active = False  # False between a revocation and the next assignment
+        self.stats = FlushStats()
+        self.envelopes_sent: list[asyncio.Future[RecordMetadata]] = []  # since the last flush
+
+    def register(self) -> None:
+        topics = [*self.channels, self.internal]
+        source = self.app.topic(*topics, key_type=bytes, value_type=bytes)
+        self.app.agent(source, name="journeys.pipeline")(self.run)
+        self.app.timer(interval=self.flush_seconds)(self.flush)
+        self.app.on_partitions_revoked.connect(self._revoked)
+        self.app.on_partitions_assigned.connect(self._assigned)
+
+    # ── batches ────────────────────────────────────────────────────────────────────
+
+    async def run(self, stream: Any) -> None:
+        # raw records | envelopes (noack) -> partition pipelines -> envelopes out
+        self.stream = stream
+        async for events in stream.noack_take(self.max_batch, within=TAKE_WITHIN):
+            async with self.batch_lock:
+                self.active = True
+                wall, now = time.monotonic(), datetime.now(UTC)
+                touched: dict[int, PartitionPipeline] = {}
+                for event in events:
+                    message = event.message
+                    pipe = self._pipeline(message.partition)
+                    touched[message.partition] = pipe
+                    if message.topic == self.internal:
+                        pipe.on_envelope(event.value, wall)
+                    else:
+                        channel = self.channels[message.topic]
+                        pipe.on_raw(channel, raw_record(event), now, wall)
+                self.unacked.extend(events)
+                if self.stats.unflushed_since is None:
+                    self.stats.unflushed_since = time.monotonic()
+                for pipe in touched.values():
+                    await self._send_envelopes(pipe)
+                waiting = sum(p.pending.row_count() for p in self.pipelines.values())
+            if waiting >= self.flush_rows:
+                await self.flush()
+
+    def _pipeline(self, partition: int) -> PartitionPipeline:
+        pipe = self.pipelines.get(partition)
+        if pipe is None:
+            state = PartitionState(self.table.data, partition)
+            pipe = self.pipelines[partition] = PartitionPipeline(partition, self.config, state)
+        return pipe
+
+    async def _send_envelopes(self, pipe: PartitionPipeline) -> None:
+        for partition, value in pipe.take_outbox().items():
+            self.envelopes_sent.append(await self._produce(self.internal, None, value, partition))
+            self.stats.envelopes += 1
+
+    async def _produce(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[RecordMetadata]:  # fmt: skip
+        sent = await self.app.producer.send(topic, key, value, partition, None, headers)
+        return asyncio.ensure_future(sent)
+
+    # ── flushes ────────────────────────────────────────────────────────────────────
+
+    async def flush(self) -> None:
+        """Make everything processed so far durable, then acknowledge its inputs."""
+        async with self.flush_lock:
+            async with self.batch_lock:
+                wall = time.monotonic()
+                if self.active and not self.app.rebalancing:
+                    for pipe in self._assigned_pipelines():
+                        pipe.on_tick(wall)
+                        await self._send_envelopes(pipe)
+                flushes = {p: pipe.take_flush() for p, pipe in self.pipelines.items()}
+                acks, self.unacked = self.unacked, []
+                in_flight, self.envelopes_sent = self.envelopes_sent, []
+                since, self.stats.unflushed_since = self.stats.unflushed_since, None
+            await self._write_rows(flushes)
+            for partition, flush in flushes.items():
+                in_flight.extend(await self._outputs(partition, flush))
+            await self._wait(in_flight)
+            changes: list[asyncio.Future[RecordMetadata]] = []
+            changelog = self.table.changelog_topic.get_topic_name()
+            for partition, flush in flushes.items():
+                for key, value in flush.changes:
+                    # Keys as Faust's table serialises them (JSON), so that its recovery
+                    # and standby replicas read our records like its own.
+                    record_key = orjson.dumps(key)
+                    changes.append(await self._produce(changelog, record_key, value, partition))
+            await self._wait(changes)
+            self.stats.changelog_records += len(changes)
+            for event in acks:
+                await self.stream.ack(event)
+            self.stats.inputs_acked += len(acks)
+            self.stats.flushes += 1
+            if since is not None:
+                log.debug("flushed %d inputs after %.2fs", len(acks), time.monotonic() - since)
+
+    def _assigned_pipelines(self) -> list[PartitionPipeline]:
+        """Pipelines of every partition this worker owns (built for idle ones too, so that
+        their clocks still close sessions), once their state is recovered."""
+        owned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.internal}
+        return [self._pipeline(partition) for partition in sorted(owned)]
+
+    async def _write_rows(self, flushes: dict[int, Flush]) -> None:
+        token = uuid.uuid4().hex  # a retried insert of this flush is stored once
+        for table, writer in self.writers.items():
+            made = [row for flush in flushes.values() for row in flush.rows.get(table, ())]
+            if not made:
+                continue
+            result = await writer.write(made, f"{table}/{token}")
+            self.stats.rows_written += result.written
+            for index, reason in result.refused:
+                log.error("%s refused a row (%s): %r", table, reason, made[index][:1])
+
+    async def _outputs(self, partition: int, flush: Flush) -> list[asyncio.Future[RecordMetadata]]:
+        sent = []
+        for letter in flush.dead_letters:
+            sent.append(
+                await self._produce(
+                    self.names.dead_letter, letter.raw_key or None, letter.raw_value,
+                    partition, letter.headers(),
+                )
+            )  # fmt: skip
+        for report in flush.reports:
+            value = report.model_dump_json().encode()
+            sent.append(await self._produce(self.names.window_reports, None, value, 0))
+        return sent
+
+    @staticmethod
+    async def _wait(futures: list[asyncio.Future[RecordMetadata]]) -> None:
+        if futures:
+            await asyncio.gather(*futures)
+
+    # ── rebalances ─────────────────────────────────────────────────────────────────
+
+    async def _revoked(self, *_args: Any, **_kwargs: Any) -> None:
+        # Faust has waited for every taken input to be acked (our flushes ack them), so
+        # the state is durable; until the next assignment, no tick may change it.
+        await self.flush()
+        self.active = False
+
+    async def _assigned(self, *args: Any, **kwargs: Any) -> None:
+        assigned = args[1] if len(args) > 1 else kwargs.get("assigned", set())
+        mine = {tp.partition for tp in assigned if tp.topic == self.internal}
+        async with self.batch_lock:
+            for partition in [p for p in self.pipelines if p not in mine]:
+                self.pipelines.pop(partition).state.forget()
+            self.active = True

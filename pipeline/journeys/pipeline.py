@@ -1,0 +1,312 @@
+"""One partition's pipeline: normalise -> resolve identity -> journey engine -> rows.
+
+Plain Python, no Kafka: the agent (pipeline.journeys.agent) hands each partition's
+slice of a batch to its `PartitionPipeline` and writes what it returns.
+
+    raw record (channel, RawRecord)  ─┐
+    envelope from another partition  ─┼─> work items, each handled on the partition that
+    tick (wall clock)                ─┘   owns its key; the others wait in the outbox
+        -> rows per ClickHouse table, dead letters, window reports    (`take_flush`)
+        -> one envelope per destination partition                     (`take_outbox`)
+        -> changelog records of the state that changed                (`take_flush`)
+
+Work items and the partition that owns them:
+
+    Resolve(touchpoint)           the anchor identifier's partition
+    Apply(customer, touchpoint)   the customer's partition
+    Claim | Merge | Repoint       the identifier's partition (`.key`)
+    EngineMerge                   the loser's partition
+    Absorb                        the winner's partition
+
+Each step is idempotent where it lands (identity messages and absorbs are repeated
+safely, a touchpoint is applied once per event id), so an input processed again after
+a crash changes nothing that was already made durable.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Literal
+
+import orjson
+from aiokafka.partitioner import murmur2
+from pydantic import BaseModel, ConfigDict
+
+from pipeline.ingest.deadletters import DeadLetter
+from pipeline.ingest.normalize import Normalizer, RawRecord, normalize_safely
+from pipeline.journeys.engine import EngineConfig, Outputs
+from pipeline.journeys.identity import anchor_key
+from pipeline.journeys.merging import Absorb
+from pipeline.journeys.partition import JourneyPartition, PartitionClock
+from pipeline.journeys.resolution import (
+    Cause,
+    Claim,
+    EngineMerge,
+    IdentityLimits,
+    Merge,
+    Repoint,
+    Resolution,
+    Resolver,
+)
+from pipeline.journeys.store import Change, PartitionState
+from pipeline.metrics.windows import WindowCounter, WindowReport
+from pipeline.sink import rows
+from schemas.outputs import EnrichedTouchpoint
+from schemas.touchpoint import Channel, Touchpoint
+
+_FROZEN = ConfigDict(frozen=True)
+
+
+class Resolve(BaseModel):
+    """A touchpoint on its way to identity resolution (keyed by its anchor)."""
+
+    model_config = _FROZEN
+    kind: Literal["resolve"] = "resolve"
+    touchpoint: Touchpoint
+
+
+class Apply(BaseModel):
+    """A touchpoint for the journey engine (keyed by its customer)."""
+
+    model_config = _FROZEN
+    kind: Literal["apply"] = "apply"
+    customer_id: str
+    touchpoint: Touchpoint
+
+
+Item = Resolve | Apply | Claim | Merge | Repoint | EngineMerge | Absorb
+
+
+def encode_envelope(items: list[Item]) -> bytes:
+    """One internal record carrying `items` (in order) to one partition."""
+    return orjson.dumps([[_tag(item), item.model_dump(mode="json")] for item in items])
+
+
+def decode_envelope(value: bytes) -> list[Item]:
+    out: list[Item] = []
+    for tag, body in orjson.loads(value):
+        out.append(_DECODERS[tag](body))
+    return out
+
+
+def _tag(item: Item) -> str:
+    if isinstance(item, EngineMerge):
+        return "em"
+    return {Resolve: "r", Apply: "a", Claim: "c", Merge: "m", Repoint: "p", Absorb: "ab"}[
+        type(item)
+    ]
+
+
+_DECODERS: dict[str, Callable[[object], Item]] = {
+    "r": Resolve.model_validate,
+    "a": Apply.model_validate,
+    "c": Claim.model_validate,
+    "m": Merge.model_validate,
+    "p": Repoint.model_validate,
+    "em": EngineMerge.model_validate,
+    "ab": Absorb.model_validate,
+}
+
+
+class Router:
+    """Which partition owns a key: Kafka's default partitioner on the identifier's value
+    (the key a channel system puts on its records), so most raw records already sit on
+    their customer's partition."""
+
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+        self.partition_of = lru_cache(maxsize=1 << 18)(self._partition_of)
+
+    def _partition_of(self, key: str) -> int:
+        value = key.partition(":")[2] or key
+        return int(murmur2(value.encode()) & 0x7FFFFFFF) % self.partitions
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What every partition pipeline of a worker shares."""
+
+    normalizer: Normalizer
+    engine: EngineConfig
+    limits: IdentityLimits
+    router: Router
+    window_sizes: tuple[timedelta, ...]
+    idle_after: float = 60.0
+    idle_rate: float = 1.0
+
+
+@dataclass
+class Flush:
+    """What a partition made since its last flush: rows, dead letters, reports, state."""
+
+    rows: dict[str, list[tuple[object, ...]]] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    reports: list[WindowReport] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+
+    def row_count(self) -> int:
+        return sum(len(batch) for batch in self.rows.values())
+
+
+class PartitionPipeline:
+    """Partition p's identity records, customers, clock and window counts, and the steps
+    between them."""
+
+    def __init__(self, partition: int, config: PipelineConfig, state: PartitionState) -> None:
+        self.partition = partition
+        self.config = config
+        self.state = state
+        meta = state.meta()
+        self.clock = PartitionClock.restore(
+            meta.get("clock"), config.engine.allowed_lateness, config.idle_after, config.idle_rate
+        )
+        self.counter = WindowCounter(
+            partition, state.counts, config.window_sizes, config.engine.inactivity_gap
+        )
+        self.counter.restore(meta.get("windows"))
+        self.engine = JourneyPartition(
+            partition, state.customers, config.engine, self.clock, counter=self.counter
+        )
+        self.engine.restore(state.customers.states())
+        self.resolver = Resolver(state.identities, config.limits)
+        self.pending = Flush()
+        self.outbox: dict[int, list[Item]] = {}
+        self._work: deque[Item] = deque()
+
+    # ── inputs ─────────────────────────────────────────────────────────────────────
+
+    def on_raw(
+        self, channel: Channel, record: RawRecord, received_at: datetime, wall: float
+    ) -> None:
+        """A raw channel record: normalise it, then route the touchpoint."""
+        result = normalize_safely(self.config.normalizer, channel, record, received_at)
+        if isinstance(result, DeadLetter):
+            self.pending.dead_letters.append(result)
+            return
+        self._route(Resolve(touchpoint=result), wall)
+
+    def on_envelope(self, value: bytes, wall: float) -> None:
+        """Items another partition sent here."""
+        for item in decode_envelope(value):
+            self._route(item, wall)
+
+    def on_tick(self, wall: float) -> None:
+        """Advance by the clock alone: close what it has ended; report window counts."""
+        self._engine_out(self.engine.on_tick(wall), None, wall)
+        self._drain(wall)
+
+    # ── outputs ────────────────────────────────────────────────────────────────────
+
+    def take_outbox(self) -> dict[int, bytes]:
+        """One envelope per destination partition, in the order the items were made."""
+        envelopes = {q: encode_envelope(items) for q, items in self.outbox.items() if items}
+        self.outbox = {}
+        return envelopes
+
+    def take_flush(self) -> Flush:
+        """Everything made since the last flush, with the changelog records of the state."""
+        flush, self.pending = self.pending, Flush()
+        meta: dict[str, object] = {
+            "clock": self.clock.snapshot(),
+            "windows": self.counter.snapshot(),
+        }
+        flush.changes = self.state.drain(meta)
+        return flush
+
+    # ── routing ────────────────────────────────────────────────────────────────────
+
+    def _route(self, item: Item, wall: float) -> None:
+        owner = self.config.router.partition_of(_key_of(item))
+        if owner != self.partition:
+            self.outbox.setdefault(owner, []).append(item)
+            return
+        self._work.append(item)
+        self._drain(wall)
+
+    def _drain(self, wall: float) -> None:
+        while self._work:
+            self._handle(self._work.popleft(), wall)
+
+    def _handle(self, item: Item, wall: float) -> None:
+        if isinstance(item, Resolve):
+            self._resolve(item.touchpoint, wall)
+        elif isinstance(item, Apply):
+            out = self.engine.on_touchpoint(item.customer_id, item.touchpoint, wall)
+            self._engine_out(out, item.customer_id, wall)
+        elif isinstance(item, EngineMerge):
+            self._engine_out(self.engine.on_merge(item.loser, item.winner), None, wall)
+        elif isinstance(item, Absorb):
+            self._engine_out(self.engine.on_absorb(item.winner, item.state, wall), None, wall)
+        else:
+            self._resolution(self.resolver.on_message(item), wall)
+
+    def _resolve(self, touchpoint: Touchpoint, wall: float) -> None:
+        out = self.resolver.on_touchpoint(touchpoint)
+        assert out.customer_id is not None
+        if touchpoint.is_bot:  # crawlers are stored, but stay out of journeys
+            enriched = EnrichedTouchpoint(
+                **dict(touchpoint), customer_id=out.customer_id, session_id=None, stage=None,
+                sequence=0,
+            )  # fmt: skip
+            self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(enriched)])
+        else:
+            self._later(Apply(customer_id=out.customer_id, touchpoint=touchpoint), wall)
+        self._resolution(out, wall)
+
+    def _resolution(self, out: Resolution, wall: float) -> None:
+        for message in out.messages:
+            self._later(message, wall)
+        for merge in out.engine_merges:
+            self._later(merge, wall)
+        self._rows(rows.IDENTITY_LINKS, [rows.link_row(link) for link in out.links])
+        self._rows(rows.CUSTOMER_MERGES, [rows.merge_row(merge) for merge in out.merges])
+        self._rows(rows.IDENTITY_VIOLATIONS, [rows.violation_row(v) for v in out.violations])
+
+    def _engine_out(self, out: Outputs, customer_id: str | None, wall: float) -> None:
+        self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(t) for t in out.touchpoints])
+        self._rows(rows.SESSIONS, [rows.session_row(s) for s in out.sessions])
+        self._rows(rows.TRANSITIONS, [rows.transition_row(t) for t in out.transitions])
+        self._rows(rows.JOURNEYS, [rows.journey_row(j) for j in out.journeys])
+        for report in out.reports:
+            self._rows(rows.PARTIALS, rows.partial_rows(report))
+            self.pending.reports.append(report)
+        for winner, touchpoint in out.forwards:
+            # A merged customer's touchpoint goes on to the winner, and its anchor is told
+            # to point there directly.
+            self._later(Apply(customer_id=winner.id, touchpoint=touchpoint), wall)
+            anchor = anchor_key(touchpoint.identities)
+            if anchor is not None and customer_id is not None:
+                cause = Cause(event_id=touchpoint.event_id, event_time=touchpoint.event_time)
+                self._later(Repoint(key=anchor, old=customer_id, new=winner, cause=cause), wall)
+        for winner, state in out.moves:
+            self._later(Absorb(winner=winner, state=state), wall)
+
+    def _later(self, item: Item, wall: float) -> None:
+        """Queue `item` behind the current step (here or on its own partition)."""
+        owner = self.config.router.partition_of(_key_of(item))
+        if owner != self.partition:
+            self.outbox.setdefault(owner, []).append(item)
+        else:
+            self._work.append(item)
+
+    def _rows(self, table: str, made: list[tuple[object, ...]]) -> None:
+        if made:
+            self.pending.rows.setdefault(table, []).extend(made)
+
+
+def _key_of(item: Item) -> str:
+    """The key whose partition handles `item`."""
+    if isinstance(item, Resolve):
+        tp = item.touchpoint
+        return anchor_key(tp.identities) or f"event:{tp.event_id}"
+    if isinstance(item, Apply):
+        return item.customer_id
+    if isinstance(item, EngineMerge):
+        return item.loser.id
+    if isinstance(item, Absorb):
+        return item.winner.id
+    return item.key
