@@ -16,7 +16,7 @@ SessionStatus = Literal["opened", "updated", "closed"]
 
 
 class EnrichedTouchpoint(Touchpoint):
-    """A touchpoint placed in its customer's journey (topic journeys.touchpoints)."""
+    """A touchpoint placed in its customer's journey (table touchpoints)."""
 
     customer_id: str
     session_id: str | None  # None for bot traffic, which stays out of journeys
@@ -26,7 +26,7 @@ class EnrichedTouchpoint(Touchpoint):
 
 
 class SessionRecord(BaseModel):
-    """One version of a session (topic journeys.sessions); the highest version wins."""
+    """One version of a session (table sessions); the highest version wins."""
 
     model_config = _FROZEN
 

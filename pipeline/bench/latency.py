@@ -1,50 +1,30 @@
 """Latency at a fixed offered load: from handing a raw record to the producer to
-(a) its touchpoint row being in ClickHouse and (b) its session / stage transition being
-emitted by the journey engine.
+(a) its touchpoint row being in ClickHouse and (b) a row of its session being in
+ClickHouse.
 
-    marks = OutputMarks.now(bootstrap, [names.sessions, names.transitions])
-    sent = produce_paced(...)                                # per record: offset, send time
+    sent = produce_paced(...)                                  # per record: offset, send time
     ... wait until the pipeline stored them ...
-    touchpoints = touchpoint_latencies(rows, sent)           # seconds, per record
-    emitted = emitted_latencies(bootstrap, marks, event_sent)  # {"sessions": [...], ...}
+    touchpoints = touchpoint_latencies(rows, sent)             # seconds, per event id
+    sessions = session_latencies(rows, first_session_rows, sent)
 
-Resolution: (a) uses the row's `_inserted_at` (ClickHouse `now64(3)` when the insert
-runs, 1 ms); (b) the Kafka timestamp the worker's producer gives the output record
-(CreateTime, 1 ms). Both clocks are this machine's wall clock, as is the send time.
+Resolution: both use the rows' `_inserted_at` (ClickHouse `now64(3)` when the insert
+runs, 1 ms). That clock is this machine's wall clock, as is the send time.
+
+A session's rows are written when the engine releases a touchpoint that opened it (after
+the watermark passed it), so (b) is the time to the *first* insert of any row of the
+touchpoint's session. A touchpoint whose session was already queryable before it was sent
+(it joined a session an earlier record opened) has no such latency: it is counted apart
+(`SessionLatencies.already`), not as a negative sample.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
-
 from pipeline.bench.traffic import Sent
-
-
-@dataclass(frozen=True)
-class OutputMarks:
-    """End offsets of output topics before the paced records were sent."""
-
-    offsets: dict[TopicPartition, int]
-
-    @classmethod
-    def now(cls, bootstrap: str, topics: Iterable[str]) -> OutputMarks:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        try:
-            partitions = [
-                TopicPartition(topic, partition)
-                for topic in topics
-                for partition in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            return cls(dict(consumer.end_offsets(partitions)))
-        finally:
-            consumer.close()
 
 
 def sent_by_event(rows: Iterable[Mapping[str, Any]], sent: Iterable[Sent]) -> dict[str, float]:
@@ -62,61 +42,82 @@ def sent_by_event(rows: Iterable[Mapping[str, Any]], sent: Iterable[Sent]) -> di
 def touchpoint_latencies(
     rows: Iterable[Mapping[str, Any]], sent: Iterable[Sent]
 ) -> dict[str, float]:
-    """event id -> seconds from sending its raw record to its row's insert (`inserted`,
-    seconds since the epoch), for the rows of paced records."""
+    """event id -> seconds from sending its raw record to its row's first insert
+    (`inserted`, seconds since the epoch), for the rows of paced records."""
+    rows = list(rows)
+    sent_at = sent_by_event(rows, sent)
+    first: dict[str, float] = {}
+    for row in rows:
+        event_id = str(row["event_id"])
+        if event_id in sent_at:
+            seconds = float(row["inserted"]) - sent_at[event_id]
+            first[event_id] = min(seconds, first.get(event_id, seconds))
+    return first
+
+
+@dataclass
+class SessionLatencies:
+    """Per paced touchpoint with a session: seconds from sending it to its session's first
+    row in ClickHouse."""
+
+    seconds: dict[str, float] = field(default_factory=dict)  # event id -> seconds
+    already: int = 0  # the session was queryable before the record was sent
+    missing: int = 0  # no row of the session found (yet)
+    no_session: int = 0  # bots: stored without a session
+
+    def note(self) -> str:
+        parts = [
+            f"{count:,} {what}"
+            for count, what in (
+                (self.already, "joined a session already queryable when sent"),
+                (self.missing, "had no session row yet"),
+                (self.no_session, "had no session (bots)"),
+            )
+            if count
+        ]
+        return "; ".join(parts)
+
+
+def session_ids(rows: Iterable[Mapping[str, Any]], sent: Iterable[Sent]) -> set[str]:
+    """Sessions of the paced records among touchpoint rows (which carry session_id)."""
     rows = list(rows)
     sent_at = sent_by_event(rows, sent)
     return {
-        str(row["event_id"]): float(row["inserted"]) - sent_at[str(row["event_id"])]
+        str(row["session_id"])
         for row in rows
-        if str(row["event_id"]) in sent_at
+        if row.get("session_id") and str(row["event_id"]) in sent_at
     }
 
 
-def emitted_latencies(
-    bootstrap: str,
-    marks: OutputMarks,
-    event_sent: Mapping[str, float],
-    timeout: float = 60,
-) -> dict[str, list[float]]:
-    """Per output topic: seconds from sending a raw record to the first record it caused.
-
-    Sessions count when a touchpoint opened or updated them (`exit_event_id`, on time);
-    transitions when a touchpoint made a customer enter or advance (`event_id`). Closings
-    and drop-offs follow the watermark, not a record, and are left out.
-    """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    found: dict[str, dict[str, float]] = {}
-    try:
-        partitions = list(marks.offsets)
-        consumer.assign(partitions)
-        for partition, offset in marks.offsets.items():
-            consumer.seek(partition, offset)
-        ends = consumer.end_offsets(partitions)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(
-            consumer.position(partition) < ends[partition] for partition in partitions
-        ):
-            for tp, records in consumer.poll(timeout_ms=500, max_records=5000).items():
-                first = found.setdefault(tp.topic, {})
-                for record in records:
-                    event_id = _cause(json.loads(record.value))
-                    if event_id is not None and event_id in event_sent and event_id not in first:
-                        first[event_id] = record.timestamp / 1000 - event_sent[event_id]
-    finally:
-        consumer.close()
-    return {topic: list(values.values()) for topic, values in found.items()}
-
-
-def _cause(record: Mapping[str, Any]) -> str | None:
-    """The event id of the touchpoint that made the engine emit `record`, if one did."""
-    if record.get("is_late"):
-        return None
-    if "status" in record:  # a session version
-        return record["exit_event_id"] if record["status"] in ("opened", "updated") else None
-    if record.get("kind") in ("entered", "advanced"):  # a stage transition
-        return str(record["event_id"])
-    return None
+def session_latencies(
+    rows: Iterable[Mapping[str, Any]],
+    first_session_row: Mapping[str, float],
+    sent: Iterable[Sent],
+) -> SessionLatencies:
+    """For the touchpoint rows of paced records: seconds from sending each one to the
+    first insert of a row of its session (`first_session_row`: session id -> min
+    `_inserted_at`, seconds since the epoch)."""
+    rows = list(rows)
+    sent_at = sent_by_event(rows, sent)
+    result = SessionLatencies()
+    sessions: dict[str, str | None] = {}
+    for row in rows:
+        event_id = str(row["event_id"])
+        if event_id in sent_at:
+            session = row.get("session_id")
+            sessions.setdefault(event_id, str(session) if session else None)
+    for event_id, session in sessions.items():
+        if session is None:
+            result.no_session += 1
+            continue
+        inserted = first_session_row.get(session)
+        if inserted is None:
+            result.missing += 1
+        elif inserted < sent_at[event_id]:
+            result.already += 1
+        else:
+            result.seconds[event_id] = inserted - sent_at[event_id]
+    return result
 
 
 def percentiles(values: list[float], points: Iterable[float] = (50, 95, 99)) -> dict[str, float]:

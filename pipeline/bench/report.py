@@ -54,6 +54,7 @@ class LatencyPath:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    note: str = ""  # records left out of the samples, and why
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,11 @@ class Memory:
     customers_end: int
     rss_end_mb: float
     mb_per_100k_customers: float  # (rss_end - rss_half) / (customers_end - customers_half)
-    # The engine's state as its changelog holds it: latest value per customer key.
+    # The engine's state as its changelog holds it: latest value per customer key
+    # (`<p>|c|<customer id>`; identifiers, windows and the clock left out).
     state_customers: int = 0
     state_mb_per_100k_customers: float = 0.0
+    state_bytes_per_customer: float = 0.0  # key + latest value
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,16 @@ class Report:
     scaling: list[Scale] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # phases that failed, and why
     profile: Profile | None = None  # py-spy of the 1-worker run (--profile)
-    # Records the 1-worker run wrote to each Kafka topic, per raw event (the hops).
+    # Records in each Kafka topic the 1-worker run wrote, per raw event (raw topics left
+    # out; changelog topics named "<table>-changelog").
     kafka_records_per_event: dict[str, float] = field(default_factory=dict)
+    # Records Faust consumed on the hot path per raw event: (raw + journeys.internal) / raw.
+    consumed_per_event: float | None = None
+    # Records the worker produced per raw event: journeys.internal, table changelogs, dead
+    # letters, window reports and alerts.
+    written_per_event: float | None = None
+    # Seconds after the last touchpoint row at which the records were counted.
+    counted_after_seconds: float | None = None
 
     def pipeline(self) -> Throughput | None:
         return next((t for t in self.throughput if t.consumer == PIPELINE), None)
@@ -159,6 +170,9 @@ class Report:
                 if profile else None
             ),
             kafka_records_per_event=dict(data.get("kafka_records_per_event", {})),
+            consumed_per_event=data.get("consumed_per_event"),
+            written_per_event=data.get("written_per_event"),
+            counted_after_seconds=data.get("counted_after_seconds"),
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
@@ -182,6 +196,10 @@ def _consumer_rss(t: Throughput) -> float:
 
 def _f(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
+
+
+def _per(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _ratio(value: float | None) -> str:
@@ -221,8 +239,9 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
             f"Latency at {_f(lat.offered_per_second)} events/s offered "
             f"({lat.share_of_max:.0%} of the measured maximum), {_f(lat.events)} events, "
             f"event time at {_f(lat.event_time_speed)}x the wall clock",
-            ["from producing a raw record to", "samples", "p50 ms", "p95 ms", "p99 ms"],
-            [[p.path, _f(p.samples), _f(p.p50_ms), _f(p.p95_ms), _f(p.p99_ms)]
+            ["from producing a raw record to", "samples", "p50 ms", "p95 ms", "p99 ms",
+             "left out"],
+            [[p.path, _f(p.samples), _f(p.p50_ms), _f(p.p95_ms), _f(p.p99_ms), p.note or "-"]
              for p in lat.paths],
         ))  # fmt: skip
     if report.memory is not None:
@@ -231,10 +250,12 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
             "Memory (worker RSS against customers in state, half-way and at the end)",
             ["customers half-way", "RSS MB", "customers at the end", "RSS MB",
              "RSS MB per 100k more customers", "customers in the changelog",
+             "state bytes per customer (changelog)",
              "state MB per 100k customers (changelog)"],
             [[_f(mem.customers_half), _f(mem.rss_half_mb), _f(mem.customers_end),
               _f(mem.rss_end_mb), _f(mem.mb_per_100k_customers, 1),
-              _f(mem.state_customers), _f(mem.state_mb_per_100k_customers, 1)]],
+              _f(mem.state_customers), _f(mem.state_bytes_per_customer),
+              _f(mem.state_mb_per_100k_customers, 1)]],
         ))  # fmt: skip
     if report.scaling:
         out.append((
@@ -246,12 +267,23 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
               " + ".join(_f(c) for c in s.cpu_percent_per_worker) or "-"]
              for s in report.scaling],
         ))  # fmt: skip
+    if report.consumed_per_event is not None or report.written_per_event is not None:
+        after = report.counted_after_seconds
+        out.append((
+            "Kafka records per raw event, 1-worker run"
+            + (f" (counted {after:.1f} s after the last touchpoint row)" if after else ""),
+            ["records", "per raw event"],
+            [["consumed by Faust (raw topics + journeys.internal)",
+              _per(report.consumed_per_event)],
+             ["written by the worker (journeys.internal, changelogs, dead letters, "
+              "window reports, alerts)", _per(report.written_per_event)]],
+        ))  # fmt: skip
     if report.kafka_records_per_event:
         per = report.kafka_records_per_event
         out.append((
-            f"Kafka records written per raw event by the 1-worker run: {sum(per.values()):.1f}",
+            "Kafka records per raw event by topic (1-worker run, raw topics left out)",
             ["topic", "records per raw event"],
-            [[topic, f"{count:.2f}"] for topic, count in per.items()],
+            [[topic, f"{count:.3f}"] for topic, count in per.items()],
         ))  # fmt: skip
     if report.profile is not None:
         prof = report.profile

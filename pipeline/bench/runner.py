@@ -30,6 +30,8 @@ from rich.console import Console
 from pipeline.bench.baselines.progress import Finish
 from pipeline.bench.latency import (
     percentiles,
+    session_ids,
+    session_latencies,
     touchpoint_latencies,
 )
 from pipeline.bench.processes import REPO, Child, Sampler
@@ -52,9 +54,9 @@ from pipeline.bench.traffic import (
     produce_all,
     produce_paced,
     raw_topics,
-    records_per_topic,
+    settled_counts,
 )
-from pipeline.bench.workers import BenchError, Fleet, Stalled
+from pipeline.bench.workers import BenchError, Fleet, Stalled, Worker
 from pipeline.generator.traffic import GeneratedEvent
 from pipeline.localstack.kafka import LocalKafka
 from pipeline.settings import Settings
@@ -228,7 +230,7 @@ class Bench:
         return (
             Throughput(
                 consumer=PIPELINE if workers == 1 else f"pipeline ({workers} workers)",
-                what="normalise, route, sessionize, stage, count, sink to ClickHouse",
+                what="normalise, resolve, sessionize, stage, count, insert into ClickHouse",
                 events=expected, seconds=seconds, events_per_second=expected / seconds,
                 startup_seconds=first - started,
                 processes=self.uses(watched, first, last, expected),
@@ -243,9 +245,15 @@ class Bench:
         customers_end, rss_end = fleet.customers(), self.sampler.rss(key)
         added = customers_end - customers_half
         per = (rss_end - rss_half) / MB / added * 100_000 if added > 0 else 0.0
-        keys, size = latest_values(self.bootstrap, f"{self.group('a')}-state-changelog")
+        # Keys are the table's JSON strings, "<partition>|c|<customer id>" for customers.
+        keys, size = latest_values(
+            self.bootstrap, f"{self.group('a')}-state-changelog", contains=b"|c|"
+        )
         state = size / MB / keys * 100_000 if keys else 0.0
-        return Memory(customers_half, rss_half / MB, customers_end, rss_end / MB, per, keys, state)
+        return Memory(
+            customers_half, rss_half / MB, customers_end, rss_end / MB, per, keys, state,
+            size / keys if keys else 0.0,
+        )  # fmt: skip
 
     def latency(
         self, fleet: Fleet, names: TopicNames, *, already: int, rate: float,
@@ -259,13 +267,22 @@ class Bench:
             already + len(sent), timeout=self.options.timeout, stall=self.options.stall
         )
         timed = sent[:measured]
-        rows = fleet.workers[0].query(
-            "SELECT event_id, raw_topic, raw_partition, raw_offset, "
+        worker = fleet.workers[0]
+        rows = worker.query(
+            "SELECT event_id, raw_topic, raw_partition, raw_offset, session_id, "
             "toUnixTimestamp64Milli(_inserted_at) / 1000 AS inserted FROM touchpoints "
             f"WHERE received_at >= fromUnixTimestamp64Milli({int(began * 1000) - 1000})"
         )
         stored = touchpoint_latencies(rows, timed)
-        paths = [_path("touchpoint row queryable in ClickHouse", list(stored.values()))]
+        sessions = _first_session_rows(worker, session_ids(rows, timed))
+        opened = session_latencies(rows, sessions, timed)
+        paths = [
+            _path("touchpoint row queryable in ClickHouse", list(stored.values())),
+            _path(
+                "session row queryable in ClickHouse (first row of the touchpoint's session)",
+                list(opened.seconds.values()), opened.note(),
+            ),
+        ]
         span = (events[measured - 1].event_time - events[0].event_time).total_seconds()
         return Latency(
             offered_per_second=rate, share_of_max=self.options.latency_share,
@@ -273,11 +290,38 @@ class Bench:
         )  # fmt: skip
 
 
-def _path(label: str, seconds: list[float]) -> LatencyPath:
+def _first_session_rows(
+    worker: Worker, wanted: set[str], wait: float = 10.0
+) -> dict[str, float]:
+    """session id -> first `_inserted_at` (seconds since the epoch) of any of its rows.
+    Waits up to `wait` seconds for sessions not yet found: a flush inserts its session
+    rows after its touchpoint rows."""
+    found: dict[str, float] = {}
+    deadline = time.monotonic() + wait
+    while True:
+        missing = sorted(wanted - set(found))
+        for start in range(0, len(missing), 2_000):
+            listed = ", ".join(_quote(session) for session in missing[start : start + 2_000])
+            for row in worker.query(
+                "SELECT session_id, toUnixTimestamp64Milli(min(_inserted_at)) / 1000 AS first "
+                f"FROM sessions WHERE session_id IN ({listed}) GROUP BY session_id"
+            ):
+                found[str(row["session_id"])] = float(row["first"])
+        if wanted <= set(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _path(label: str, seconds: list[float], note: str = "") -> LatencyPath:
     points = percentiles(seconds)
     return LatencyPath(
-        label, len(seconds), *(points.get(key, 0.0) * 1000 for key in ("p50", "p95", "p99"))
-    )
+        label, len(seconds), *(points.get(key, 0.0) * 1000 for key in ("p50", "p95", "p99")),
+        note,
+    )  # fmt: skip
 
 
 def _wait(done: Callable[[], bool], child: Child, timeout: float, what: str) -> None:
@@ -352,13 +396,7 @@ def _phases(bench: Bench, report: Report) -> None:
     half: list[tuple[int, int]] = []
     one, fleet, watched = bench.pipeline("a", 1, len(events), half)
     report.throughput.insert(0, one)
-    counts = records_per_topic(bench.bootstrap, (single.prefix, bench.group("a")))
-    raw = set(single.all_raw())
-    report.kafka_records_per_event = {
-        topic.removeprefix(single.prefix).removeprefix(f"{bench.group('a')}-"): count / len(events)
-        for topic, count in sorted(counts.items(), key=lambda item: -item[1])
-        if topic not in raw and count
-    }
+    _records_per_event(bench, report, single, len(events))
     if options.profile:
         report.profile = summarise(bench.workdir / "worker.pyspy")
         if report.profile is None:
@@ -380,6 +418,29 @@ def _phases(bench: Bench, report: Report) -> None:
         fleet.stop()
     if options.scaling:
         _scaling(bench, report, one, len(events))
+
+
+def _records_per_event(bench: Bench, report: Report, names: TopicNames, events: int) -> None:
+    """Records per raw event in the run's topics: consumed by the hot path (raw topics and
+    journeys.internal), written by the worker, and per topic."""
+    group = bench.group("a")
+    counts, waited = settled_counts(bench.bootstrap, (names.prefix, f"{group}-"))
+    raw = set(names.all_raw())
+    consumed = sum(counts.get(topic, 0) for topic in (*raw, names.internal))
+    own = {names.internal, names.dead_letter, names.window_reports, names.alerts}
+    written = sum(
+        count
+        for topic, count in counts.items()
+        if topic in own or (topic.startswith(f"{group}-") and topic.endswith("-changelog"))
+    )
+    report.consumed_per_event = consumed / events
+    report.written_per_event = written / events
+    report.counted_after_seconds = waited
+    report.kafka_records_per_event = {
+        topic.removeprefix(names.prefix).removeprefix(f"{group}-"): count / events
+        for topic, count in sorted(counts.items(), key=lambda item: -item[1])
+        if topic not in raw and count
+    }
 
 
 def _scaling(bench: Bench, report: Report, one: Throughput, events: int) -> None:

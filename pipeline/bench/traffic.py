@@ -80,9 +80,28 @@ def records_per_topic(bootstrap: str, starts: tuple[str, ...]) -> dict[str, int]
         consumer.close()
 
 
-def latest_values(bootstrap: str, topic: str, timeout: float = 60) -> tuple[int, int]:
+def settled_counts(
+    bootstrap: str, starts: tuple[str, ...], quiet: float = 2.5, timeout: float = 15.0
+) -> tuple[dict[str, int], float]:
+    """`records_per_topic` once no count has moved for `quiet` seconds (a flush writes its
+    changelog records after its rows), or at `timeout`; also the seconds it waited."""
+    began = time.monotonic()
+    counts = records_per_topic(bootstrap, starts)
+    still = began
+    while time.monotonic() - still < quiet and time.monotonic() - began < timeout:
+        time.sleep(0.5)
+        again = records_per_topic(bootstrap, starts)
+        if again != counts:
+            counts, still = again, time.monotonic()
+    return counts, time.monotonic() - began
+
+
+def latest_values(
+    bootstrap: str, topic: str, timeout: float = 60, contains: bytes = b""
+) -> tuple[int, int]:
     """(keys, bytes of keys and latest values) of a changelog topic: what a key-value store
-    rebuilt from it holds, without the store's own overhead."""
+    rebuilt from it holds, without the store's own overhead. Only keys containing
+    `contains` count (e.g. b"|c|": the pipeline's customer records)."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
@@ -99,6 +118,8 @@ def latest_values(bootstrap: str, topic: str, timeout: float = 60) -> tuple[int,
             for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
                 for record in records:
                     key = record.key or b""
+                    if contains not in key:
+                        continue
                     if record.value is None:
                         sizes.pop(key, None)  # a deletion
                     else:

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from pipeline.bench.baselines.progress import Finish, Progress
-from pipeline.bench.latency import _cause, percentiles, touchpoint_latencies
+from pipeline.bench.latency import (
+    percentiles,
+    session_ids,
+    session_latencies,
+    touchpoint_latencies,
+)
 from pipeline.bench.processes import _cpu_at
 from pipeline.bench.profile import summarise
 from pipeline.bench.report import (
@@ -56,13 +61,21 @@ def test_touchpoint_latency_matches_rows_to_sent_records_by_offset() -> None:
     assert touchpoint_latencies(rows, sent) == {"e1": 0.25, "e2": 1.0}
 
 
-def test_only_records_a_touchpoint_caused_count_for_emitted_latency() -> None:
-    session = {"status": "updated", "exit_event_id": "e1", "is_late": False}
-    assert _cause(session) == "e1"
-    assert _cause({**session, "status": "closed"}) is None
-    assert _cause({**session, "is_late": True}) is None
-    assert _cause({"kind": "advanced", "event_id": "e2"}) == "e2"
-    assert _cause({"kind": "dropped_off", "event_id": "e3"}) is None
+def test_session_latency_runs_to_the_first_row_of_the_touchpoints_session() -> None:
+    sent = [Sent("raw.web", 0, n, 100.0 + n, False) for n in range(5)]
+    rows = [
+        {"event_id": f"e{n}", "raw_topic": "raw.web", "raw_partition": 0, "raw_offset": n,
+         "session_id": session, "inserted": 110.0}
+        for n, session in enumerate(["s1", "s1", "s0", None, "s9"])
+    ] + [{"event_id": "other", "raw_topic": "raw.web", "raw_partition": 0, "raw_offset": 99,
+          "session_id": "s7", "inserted": 110.0}]  # fmt: skip
+    assert session_ids(rows, sent) == {"s0", "s1", "s9"}
+    first = {"s1": 100.5, "s0": 101.0, "s7": 90.0}
+    found = session_latencies(rows, first, sent)
+    # e1 joined s1 after s1 was queryable; e3 is a bot; s9 has no row yet.
+    assert found.seconds == {"e0": 0.5}
+    assert (found.already, found.no_session, found.missing) == (2, 1, 1)
+    assert "2 joined a session already queryable" in found.note()
 
 
 def test_the_event_set_is_the_same_for_the_same_seed() -> None:
@@ -111,15 +124,24 @@ def test_report_ratios_and_markdown_carry_every_section() -> None:
         meta={"measured_at": "now", "cpus": 2, "load_average": "1 1 1", "commit": "abc",
               "events": 1000, "seed": 42, "partitions": 8, "note": "contended"},
         throughput=[_throughput(PIPELINE, 100, 4000), _throughput("quix", 1000, 100)],
-        latency=Latency(50, 0.5, 1000, 100.0, [LatencyPath("touchpoint", 10, 1, 2, 3)]),
-        memory=Memory(10, 400, 20, 410, 100_000.0),
+        latency=Latency(50, 0.5, 1000, 100.0, [
+            LatencyPath("touchpoint", 10, 1, 2, 3),
+            LatencyPath("session", 4, 5, 6, 7, "6 joined a session already queryable"),
+        ]),
+        memory=Memory(10, 400, 20, 410, 100_000.0, 10, 0.05, 512.0),
         scaling=[Scale(1, 100, 1, [90], 1000), Scale(2, 0, 0, [], 700, completed=False)],
         problems=["2 workers: stalled"],
+        kafka_records_per_event={"state-changelog": 0.7, "journeys.internal": 0.02},
+        consumed_per_event=1.02,
+        written_per_event=0.72,
+        counted_after_seconds=3.0,
     )  # fmt: skip
     assert report.ratios() == {PIPELINE: 1.0, "quix": 0.1}
     assert report.cpu_ratios() == {PIPELINE: 1.0, "quix": 40.0}
     text = markdown(report)
     assert markdown(Report.from_json(json.loads(json.dumps(report.to_json())))) == text
     for piece in ("End-to-end throughput", "Latency at 50", "Memory", "Scaling",
-                  "stalled at 700", "2 workers: stalled", "> contended"):  # fmt: skip
+                  "stalled at 700", "2 workers: stalled", "> contended", "| 512 |",
+                  "already queryable", "| 1.020 |", "| 0.720 |", "| state-changelog | 0.700 |"):
+        # fmt: skip
         assert piece in text
