@@ -24,7 +24,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,7 +66,6 @@ class FlushStats:
     envelopes: int = 0
     # Set while inputs have been processed whose state is not yet durable.
     unflushed_since: float | None = None
-    violations: list[str] = field(default_factory=list)
 
 
 class PipelineRunner:

@@ -87,13 +87,15 @@ def register_sink(
                     SourcedRow(message.topic, message.partition, message.offset, values, index)
                     for index, values in enumerate(made)
                 )
-            refused = await writer.write(rows)
-            refused_records = {(row.partition, row.offset): reason for row, reason in refused}
+            result = await writer.write(rows)
+            refused_records = {
+                (row.partition, row.offset): reason for row, reason in result.refused
+            }
             for position, reason in refused_records.items():
                 await refuse(by_position[position], reason)
             for event in events:
                 await stream.ack(event)
-            log.debug("%s: %d rows in, %d refused", writer.table, len(rows), len(refused))
+            log.debug("%s: %d rows in, %d written", writer.table, len(rows), result.written)
 
     @app.on_partitions_assigned.connect
     async def _rebalanced(*_args: Any, **_kwargs: Any) -> None:

@@ -70,6 +70,14 @@ class WriteResult:
     refused: list[tuple[int, str]] = field(default_factory=list)
 
 
+@dataclass
+class SourcedResult:
+    """How a batch of sourced rows went: rows stored, and rows refused with the reason."""
+
+    written: int = 0
+    refused: list[tuple[SourcedRow, str]] = field(default_factory=list)
+
+
 class RowWriter:
     """Inserts rows into one table: one insert per call, a deduplication token, retries
     while ClickHouse is away, and the refused rows found by halving.
@@ -173,24 +181,25 @@ class TableWriter:
         """Drop cached watermarks (after a rebalance another worker may have written)."""
         self._stored.clear()
 
-    async def write(self, rows: Sequence[SourcedRow]) -> list[tuple[SourcedRow, str]]:
-        """Store `rows`; returns those ClickHouse refused, with the reason."""
+    async def write(self, rows: Sequence[SourcedRow]) -> SourcedResult:
+        """Store `rows` (each source offset once); says which ClickHouse refused, and why."""
         if not rows:
-            return []
+            return SourcedResult()
         return await retrying(lambda: asyncio.to_thread(self._write_now, rows),
                               self.rows.retry_max_seconds)  # fmt: skip
 
-    def _write_now(self, rows: Sequence[SourcedRow]) -> list[tuple[SourcedRow, str]]:
-        refused: list[tuple[SourcedRow, str]] = []
+    def _write_now(self, rows: Sequence[SourcedRow]) -> SourcedResult:
+        outcome = SourcedResult()
         with self.rows.lock:
             self._load_watermarks(sources(rows))
             for planned in plan_inserts(self.table, rows, self._stored):
                 result = WriteResult()
                 values = planned.values()
                 self.rows.insert_or_split(list(range(len(values))), values, planned.token, result)
-                refused.extend((planned.rows[i], reason) for i, reason in result.refused)
+                outcome.written += result.written
+                outcome.refused.extend((planned.rows[i], why) for i, why in result.refused)
                 self._stored[planned.source] = planned.last_offset
-        return refused
+        return outcome
 
     def _load_watermarks(self, wanted: set[TopicPartition]) -> None:
         missing = wanted - self._stored.keys()

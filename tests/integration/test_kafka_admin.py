@@ -45,10 +45,8 @@ def test_the_workers_table_changelogs_are_created_up_front_as_faust_declares_the
     )
     changelogs = changelog_topics(create_app(settings, None, five_stage_model()))  # type: ignore[arg-type]
     assert changelogs == {
-        f"g{unique}-customers-changelog": (2, {"cleanup.policy": "compact"}),
-        f"g{unique}-window_counts-changelog": (2, {"cleanup.policy": "compact"}),
+        f"g{unique}-state-changelog": (2, {"cleanup.policy": "compact"}),
         f"g{unique}-window_merge-changelog": (1, {"cleanup.policy": "compact"}),
-        f"g{unique}-identities-changelog": (2, {"cleanup.policy": "compact"}),
     }
     created = ensure_topics(
         kafka_bootstrap,
