@@ -5,6 +5,9 @@ ClickHouse.
     sent = produce_paced(...)                                  # per record: offset, send time
     ... wait until the pipeline stored them ...
     touchpoints = touchpoint_latencies(rows, sent)             # seconds, per event id
+    watch = FirstRows(worker.query, "sessions", "session_id", since=began).start()
+    ... send, wait ...
+    first_session_rows = watch.stop()                          # session id -> first insert
     sessions = session_latencies(rows, first_session_rows, sent)
 
 Resolution: both use the rows' `_inserted_at` (ClickHouse `now64(3)` when the insert
@@ -15,12 +18,19 @@ the watermark passed it), so (b) is the time to the *first* insert of any row of
 touchpoint's session. A touchpoint whose session was already queryable before it was sent
 (it joined a session an earlier record opened) has no such latency: it is counted apart
 (`SessionLatencies.already`), not as a negative sample.
+
+`sessions` is a ReplacingMergeTree on the session's version: a background merge keeps
+only the highest version, so an `opened` row can vanish behind the `closed` one seconds
+after its insert. A single query afterwards would then see the later row; `FirstRows`
+polls the table while the paced traffic runs (a small aggregate every 0.5 s, through the
+worker, which pays for it) and keeps the earliest insert seen per session.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +128,60 @@ def session_latencies(
         else:
             result.seconds[event_id] = inserted - sent_at[event_id]
     return result
+
+
+def keep_first(found: dict[str, float], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Fold rows of (`key`, `first`: seconds since the epoch) into `found`, keeping the
+    earliest time per key."""
+    for row in rows:
+        key, first = str(row["key"]), float(row["first"])
+        if first < found.get(key, math.inf):
+            found[key] = first
+
+
+class FirstRows:
+    """Polls a table through `query` in a thread: key -> earliest `_inserted_at` seen
+    (seconds since the epoch), for rows inserted since `since`."""
+
+    def __init__(
+        self, query: Callable[[str], list[dict[str, Any]]], table: str, key: str, *,
+        since: float, every: float = 0.5,
+    ) -> None:  # fmt: skip
+        self.query = query
+        self.sql = (
+            f"SELECT {key} AS key, toUnixTimestamp64Milli(min(_inserted_at)) / 1000 AS first "
+            f"FROM {table} WHERE _inserted_at >= fromUnixTimestamp64Milli({int(since * 1000)}) "
+            f"GROUP BY {key}"
+        )
+        self.every = every
+        self.found: dict[str, float] = {}
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-first-rows", daemon=True)
+
+    def start(self) -> FirstRows:
+        self._thread.start()
+        return self
+
+    def poll(self) -> None:
+        try:
+            rows = self.query(self.sql)
+        except OSError:  # the worker busy or going away: the next poll tries again
+            self.errors += 1
+            return
+        keep_first(self.found, rows)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.poll()
+            self._stop.wait(self.every)
+
+    def stop(self) -> dict[str, float]:
+        """Stop polling after one last poll; key -> earliest insert seen."""
+        self._stop.set()
+        self._thread.join(timeout=120)
+        self.poll()
+        return self.found
 
 
 def percentiles(values: list[float], points: Iterable[float] = (50, 95, 99)) -> dict[str, float]:

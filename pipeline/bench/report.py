@@ -113,6 +113,9 @@ class Report:
     written_per_event: float | None = None
     # Seconds after the last touchpoint row at which the records were counted.
     counted_after_seconds: float | None = None
+    # Records the idle worker went on writing per second after that (per-flush records:
+    # partition clocks, window reports), not included in the figures per event.
+    idle_written_per_second: float | None = None
 
     def pipeline(self) -> Throughput | None:
         return next((t for t in self.throughput if t.consumer == PIPELINE), None)
@@ -173,6 +176,7 @@ class Report:
             consumed_per_event=data.get("consumed_per_event"),
             written_per_event=data.get("written_per_event"),
             counted_after_seconds=data.get("counted_after_seconds"),
+            idle_written_per_second=data.get("idle_written_per_second"),
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
@@ -268,10 +272,15 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
              for s in report.scaling],
         ))  # fmt: skip
     if report.consumed_per_event is not None or report.written_per_event is not None:
-        after = report.counted_after_seconds
+        when = []
+        if report.counted_after_seconds is not None:
+            when.append(f"counted {report.counted_after_seconds:.1f} s after its last row")
+        if report.idle_written_per_second is not None:
+            when.append(
+                f"then, idle, the worker wrote {report.idle_written_per_second:.1f} records/s"
+            )
         out.append((
-            "Kafka records per raw event, 1-worker run"
-            + (f" (counted {after:.1f} s after the last touchpoint row)" if after else ""),
+            "Kafka records per raw event, 1-worker run" + (f" ({'; '.join(when)})" if when else ""),
             ["records", "per raw event"],
             [["consumed by Faust (raw topics + journeys.internal)",
               _per(report.consumed_per_event)],

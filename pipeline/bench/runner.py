@@ -29,6 +29,7 @@ from rich.console import Console
 
 from pipeline.bench.baselines.progress import Finish
 from pipeline.bench.latency import (
+    FirstRows,
     percentiles,
     session_ids,
     session_latencies,
@@ -54,9 +55,9 @@ from pipeline.bench.traffic import (
     produce_all,
     produce_paced,
     raw_topics,
-    settled_counts,
+    records_per_topic,
 )
-from pipeline.bench.workers import BenchError, Fleet, Stalled, Worker
+from pipeline.bench.workers import BenchError, Fleet, Stalled
 from pipeline.generator.traffic import GeneratedEvent
 from pipeline.localstack.kafka import LocalKafka
 from pipeline.settings import Settings
@@ -64,6 +65,13 @@ from pipeline.subprocesses import clean_env
 from pipeline.topics import TopicNames
 
 MB = 1024 * 1024
+
+#: Seconds after the throughput run's last row at which its Kafka records are counted: a
+#: flush writes its changelog records after its rows (flushes run every second).
+COUNT_AFTER = 2.0
+#: Seconds of the idle worker after that count, to tell its per-flush writes (partition
+#: clocks, window reports) from the per-event ones.
+IDLE_SECONDS = 5.0
 
 #: Seconds of untimed paced traffic after the timed records, so that the watermark passes
 #: them as it would in a live stream rather than through the idle clock.
@@ -261,26 +269,31 @@ class Bench:
     ) -> Latency:  # fmt: skip
         """Paced traffic into a running, caught-up pipeline; the first `measured` records
         are timed, the rest keep the watermark moving past them as live traffic would."""
-        began = time.time()
-        sent = produce_paced(self.bootstrap, names, events, rate)
-        fleet.wait_processed(
-            already + len(sent), timeout=self.options.timeout, stall=self.options.stall
-        )
-        timed = sent[:measured]
         worker = fleet.workers[0]
+        began = time.time()
+        # Session rows are replaced by later versions in background merges: watch them.
+        watch = FirstRows(worker.query, "sessions", "session_id", since=began - 1).start()
+        try:
+            sent = produce_paced(self.bootstrap, names, events, rate)
+            fleet.wait_processed(
+                already + len(sent), timeout=self.options.timeout, stall=self.options.stall
+            )
+        finally:
+            watch.stop()
+        timed = sent[:measured]
         rows = worker.query(
             "SELECT event_id, raw_topic, raw_partition, raw_offset, session_id, "
             "toUnixTimestamp64Milli(_inserted_at) / 1000 AS inserted FROM touchpoints "
             f"WHERE received_at >= fromUnixTimestamp64Milli({int(began * 1000) - 1000})"
         )
         stored = touchpoint_latencies(rows, timed)
-        sessions = _first_session_rows(worker, session_ids(rows, timed))
-        opened = session_latencies(rows, sessions, timed)
+        opened = session_latencies(rows, _first_rows(watch, session_ids(rows, timed)), timed)
         paths = [
             _path("touchpoint row queryable in ClickHouse", list(stored.values())),
             _path(
                 "session row queryable in ClickHouse (first row of the touchpoint's session)",
-                list(opened.seconds.values()), opened.note(),
+                list(opened.seconds.values()),
+                opened.note(),
             ),
         ]
         span = (events[measured - 1].event_time - events[0].event_time).total_seconds()
@@ -290,37 +303,21 @@ class Bench:
         )  # fmt: skip
 
 
-def _first_session_rows(
-    worker: Worker, wanted: set[str], wait: float = 10.0
-) -> dict[str, float]:
-    """session id -> first `_inserted_at` (seconds since the epoch) of any of its rows.
-    Waits up to `wait` seconds for sessions not yet found: a flush inserts its session
-    rows after its touchpoint rows."""
-    found: dict[str, float] = {}
+def _first_rows(watch: FirstRows, wanted: set[str], wait: float = 10.0) -> dict[str, float]:
+    """What `watch` saw, once it has seen every key in `wanted` or after `wait` seconds
+    more of polling (a flush inserts its session rows after its touchpoint rows)."""
     deadline = time.monotonic() + wait
-    while True:
-        missing = sorted(wanted - set(found))
-        for start in range(0, len(missing), 2_000):
-            listed = ", ".join(_quote(session) for session in missing[start : start + 2_000])
-            for row in worker.query(
-                "SELECT session_id, toUnixTimestamp64Milli(min(_inserted_at)) / 1000 AS first "
-                f"FROM sessions WHERE session_id IN ({listed}) GROUP BY session_id"
-            ):
-                found[str(row["session_id"])] = float(row["first"])
-        if wanted <= set(found) or time.monotonic() > deadline:
-            return found
+    while not wanted <= set(watch.found) and time.monotonic() < deadline:
         time.sleep(0.5)
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        watch.poll()
+    return watch.found
 
 
 def _path(label: str, seconds: list[float], note: str = "") -> LatencyPath:
-    points = percentiles(seconds)
+    points = {key: value * 1000 for key, value in percentiles(seconds).items()}
     return LatencyPath(
-        label, len(seconds), *(points.get(key, 0.0) * 1000 for key in ("p50", "p95", "p99")),
-        note,
+        label, len(seconds), points.get("p50", 0.0), points.get("p95", 0.0),
+        points.get("p99", 0.0), note,
     )  # fmt: skip
 
 
@@ -422,22 +419,31 @@ def _phases(bench: Bench, report: Report) -> None:
 
 def _records_per_event(bench: Bench, report: Report, names: TopicNames, events: int) -> None:
     """Records per raw event in the run's topics: consumed by the hot path (raw topics and
-    journeys.internal), written by the worker, and per topic."""
-    group = bench.group("a")
-    counts, waited = settled_counts(bench.bootstrap, (names.prefix, f"{group}-"))
+    journeys.internal), written by the worker, and per topic; then what the idle worker
+    goes on writing per second."""
+    group = f"{bench.group('a')}-"
     raw = set(names.all_raw())
-    consumed = sum(counts.get(topic, 0) for topic in (*raw, names.internal))
     own = {names.internal, names.dead_letter, names.window_reports, names.alerts}
-    written = sum(
-        count
-        for topic, count in counts.items()
-        if topic in own or (topic.startswith(f"{group}-") and topic.endswith("-changelog"))
-    )
+
+    def written(counts: dict[str, int]) -> int:
+        return sum(
+            count
+            for topic, count in counts.items()
+            if topic in own or (topic.startswith(group) and topic.endswith("-changelog"))
+        )
+
+    time.sleep(COUNT_AFTER)
+    counts = records_per_topic(bench.bootstrap, (names.prefix, group))
+    began = time.monotonic()
+    time.sleep(IDLE_SECONDS)
+    later = records_per_topic(bench.bootstrap, (names.prefix, group))
+    consumed = sum(counts.get(topic, 0) for topic in (*raw, names.internal))
     report.consumed_per_event = consumed / events
-    report.written_per_event = written / events
-    report.counted_after_seconds = waited
+    report.written_per_event = written(counts) / events
+    report.counted_after_seconds = COUNT_AFTER
+    report.idle_written_per_second = (written(later) - written(counts)) / (time.monotonic() - began)
     report.kafka_records_per_event = {
-        topic.removeprefix(names.prefix).removeprefix(f"{group}-"): count / events
+        topic.removeprefix(names.prefix).removeprefix(group): count / events
         for topic, count in sorted(counts.items(), key=lambda item: -item[1])
         if topic not in raw and count
     }

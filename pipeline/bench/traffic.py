@@ -80,22 +80,6 @@ def records_per_topic(bootstrap: str, starts: tuple[str, ...]) -> dict[str, int]
         consumer.close()
 
 
-def settled_counts(
-    bootstrap: str, starts: tuple[str, ...], quiet: float = 2.5, timeout: float = 15.0
-) -> tuple[dict[str, int], float]:
-    """`records_per_topic` once no count has moved for `quiet` seconds (a flush writes its
-    changelog records after its rows), or at `timeout`; also the seconds it waited."""
-    began = time.monotonic()
-    counts = records_per_topic(bootstrap, starts)
-    still = began
-    while time.monotonic() - still < quiet and time.monotonic() - began < timeout:
-        time.sleep(0.5)
-        again = records_per_topic(bootstrap, starts)
-        if again != counts:
-            counts, still = again, time.monotonic()
-    return counts, time.monotonic() - began
-
-
 def latest_values(
     bootstrap: str, topic: str, timeout: float = 60, contains: bytes = b""
 ) -> tuple[int, int]:

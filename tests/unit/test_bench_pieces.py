@@ -10,6 +10,8 @@ import pytest
 
 from pipeline.bench.baselines.progress import Finish, Progress
 from pipeline.bench.latency import (
+    FirstRows,
+    keep_first,
     percentiles,
     session_ids,
     session_latencies,
@@ -78,6 +80,18 @@ def test_session_latency_runs_to_the_first_row_of_the_touchpoints_session() -> N
     assert "2 joined a session already queryable" in found.note()
 
 
+def test_first_rows_keep_the_earliest_insert_seen_per_key() -> None:
+    found = {"s1": 5.0}
+    keep_first(found, [{"key": "s1", "first": 7.0}, {"key": "s2", "first": 9.0}])
+    keep_first(found, [{"key": "s2", "first": 8.5}])  # an earlier row seen later
+    assert found == {"s1": 5.0, "s2": 8.5}
+    answers = iter([[{"key": "s3", "first": 3.0}], [{"key": "s3", "first": 4.0}]])
+    watch = FirstRows(lambda sql: next(answers, []), "sessions", "session_id", since=0)
+    assert "FROM sessions" in watch.sql and "GROUP BY session_id" in watch.sql
+    watch.poll()
+    assert watch.start().stop() == {"s3": 3.0}
+
+
 def test_the_event_set_is_the_same_for_the_same_seed() -> None:
     first, again, other = bench_events(300), bench_events(300), bench_events(300, seed=7)
     assert [e.value for e in first] == [e.value for e in again]
@@ -135,13 +149,16 @@ def test_report_ratios_and_markdown_carry_every_section() -> None:
         consumed_per_event=1.02,
         written_per_event=0.72,
         counted_after_seconds=3.0,
+        idle_written_per_second=8.0,
     )  # fmt: skip
     assert report.ratios() == {PIPELINE: 1.0, "quix": 0.1}
     assert report.cpu_ratios() == {PIPELINE: 1.0, "quix": 40.0}
     text = markdown(report)
     assert markdown(Report.from_json(json.loads(json.dumps(report.to_json())))) == text
-    for piece in ("End-to-end throughput", "Latency at 50", "Memory", "Scaling",
-                  "stalled at 700", "2 workers: stalled", "> contended", "| 512 |",
-                  "already queryable", "| 1.020 |", "| 0.720 |", "| state-changelog | 0.700 |"):
-        # fmt: skip
+    expected = (
+        "End-to-end throughput", "Latency at 50", "Memory", "Scaling", "stalled at 700",
+        "2 workers: stalled", "> contended", "| 512 |", "already queryable", "| 1.020 |",
+        "| 0.720 |", "| state-changelog | 0.700 |", "wrote 8.0 records/s",
+    )  # fmt: skip
+    for piece in expected:
         assert piece in text
