@@ -108,7 +108,7 @@ class PipelineRunner:
         topics = [*self.channels, self.internal]
         source = self.app.topic(*topics, key_type=bytes, value_type=bytes)
         self.app.agent(source, name="journeys.pipeline")(self.run)
-        self.app.timer(interval=self.flush_seconds)(self.flush)
+        self.app.task(self._flush_forever)
         self.app.on_partitions_revoked.connect(self._revoked)
         self.app.on_partitions_assigned.connect(self._assigned)
 
@@ -160,6 +160,14 @@ class PipelineRunner:
         return asyncio.ensure_future(sent)
 
     # ── flushes ────────────────────────────────────────────────────────────────────
+
+    async def _flush_forever(self) -> None:
+        # A plain loop, not `app.timer`: timers end as soon as the app starts stopping,
+        # and the consumer then waits for every taken input to be acknowledged, that is
+        # for one more flush (Ctrl-C would hang). The loop is cancelled after that wait.
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            await self.flush()
 
     async def flush(self) -> None:
         """Make everything processed so far durable, then acknowledge its inputs."""

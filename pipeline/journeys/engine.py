@@ -60,7 +60,8 @@ class EngineConfig:
 class Outputs:
     """Everything one step emits, by topic."""
 
-    touchpoints: list[EnrichedTouchpoint] = field(default_factory=list)
+    touchpoints: list[EnrichedTouchpoint] = field(default_factory=list)  # final
+    provisional: list[EnrichedTouchpoint] = field(default_factory=list)  # live, at arrival
     sessions: list[SessionRecord] = field(default_factory=list)
     transitions: list[StageTransition] = field(default_factory=list)
     journeys: list[JourneySnapshot] = field(default_factory=list)
@@ -74,6 +75,7 @@ class Outputs:
     def __bool__(self) -> bool:
         return bool(
             self.touchpoints
+            or self.provisional
             or self.sessions
             or self.transitions
             or self.journeys
@@ -84,6 +86,7 @@ class Outputs:
 
     def extend(self, other: Outputs) -> None:
         self.touchpoints.extend(other.touchpoints)
+        self.provisional.extend(other.provisional)
         self.sessions.extend(other.sessions)
         self.transitions.extend(other.transitions)
         self.journeys.extend(other.journeys)
@@ -114,7 +117,34 @@ def receive(
     index = bisect.bisect(keys, (touchpoint.event_time, touchpoint.event_id))
     state.pending.insert(index, touchpoint)
     out.extend(advance(state, watermark, config))
+    if touchpoint.received_at - touchpoint.event_time <= config.allowed_lateness and any(
+        waiting is touchpoint for waiting in state.pending
+    ):
+        out.provisional.append(_provisional(state, touchpoint, config))
     return out
+
+
+def _provisional(
+    state: CustomerState, touchpoint: Touchpoint, config: EngineConfig
+) -> EnrichedTouchpoint:
+    """A live touchpoint's row at arrival, placed as the customer stands (its session,
+    stage and sequence can still change); the final row replaces it at release."""
+    when, session = touchpoint.event_time, state.open
+    extends = session is not None and (
+        session.started_at - config.inactivity_gap <= when
+        and when - session.ended_at <= config.inactivity_gap
+        and when - session.started_at <= config.max_length
+    )
+    return EnrichedTouchpoint.model_construct(
+        **touchpoint.__dict__,
+        customer_id=state.customer_id,
+        session_id=session.session_id
+        if session is not None and extends
+        else session_id(state.customer_id, touchpoint.event_id),
+        stage=_classify(state, touchpoint, config),
+        sequence=state.touchpoints + len(state.pending),
+        is_late=False,
+    )
 
 
 def advance(state: CustomerState, watermark: datetime, config: EngineConfig) -> Outputs:

@@ -267,6 +267,7 @@ class PartitionPipeline:
         self._rows(rows.IDENTITY_VIOLATIONS, [rows.violation_row(v) for v in out.violations])
 
     def _engine_out(self, out: Outputs, customer_id: str | None, wall: float) -> None:
+        self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(t) for t in out.provisional])
         self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(t) for t in out.touchpoints])
         self._rows(rows.SESSIONS, [rows.session_row(s) for s in out.sessions])
         self._rows(rows.TRANSITIONS, [rows.transition_row(t) for t in out.transitions])

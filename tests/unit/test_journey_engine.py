@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.journeys.engine import Outputs
-from tests.factories import T0, engine_config, partition, run, touchpoint
+from pipeline.journeys.engine import EngineConfig, Outputs, advance, new_customer, receive
+from tests.factories import T0, engine_config, five_stage_model, partition, run, touchpoint
 
 pytestmark = pytest.mark.unit
 
@@ -216,3 +216,22 @@ def test_idle_customers_leave_the_hot_state_after_the_retention() -> None:
     engine.on_touchpoint("new", touchpoint("page_view", 40 * 24 * 60 * MIN, user="new"), wall=2)
     assert engine.store.get("old") is None
     assert engine.store.get("new") is not None
+
+
+def test_a_live_touchpoint_is_queryable_at_arrival_and_replaced_at_release() -> None:
+    """A touchpoint that arrives within the lateness of its event time gets a provisional
+    row at once (session and stage as the customer stands); history does not."""
+    config = EngineConfig(stage_model=five_stage_model())
+    state = new_customer("user:u-1", 0)
+    live = touchpoint("product_view", 0 * MIN, event_id="live")
+    out = receive(state, live, live.event_time - config.allowed_lateness, config)
+    (row,) = out.provisional
+    assert (row.event_id, row.customer_id, row.stage) == ("live", "user:u-1", "consideration")
+    assert out.touchpoints == []  # the final row comes when the watermark passes
+    released = advance(state, live.event_time, config)
+    assert [t.event_id for t in released.touchpoints] == ["live"]
+    assert released.touchpoints[0].session_id == row.session_id
+    old = touchpoint("page_view", 1 * MIN, event_id="old").model_copy(
+        update={"received_at": live.event_time + timedelta(days=30)}
+    )
+    assert receive(state, old, live.event_time, config).provisional == []
