@@ -390,6 +390,10 @@ def bench(
     profile: Annotated[
         bool, typer.Option("--profile", help="Sample the 1-worker run with py-spy.")
     ] = False,
+    worker_env: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=VALUE setting for the pipeline's workers (A/B runs)."),
+    ] = None,
 ) -> None:
     """Benchmark the pipeline beside baselines: throughput, latency, memory, scaling.
 
@@ -415,6 +419,7 @@ def bench(
         stall=20.0 if quick else 60.0,
         profile=profile,
         out_dir=out_dir,
+        worker_env=tuple(_name_value(item) for item in worker_env or ()),
     )
     _setup_logging("warning")
     logging.getLogger("kafka").setLevel(logging.ERROR)  # leader moves of brand-new topics
@@ -422,6 +427,13 @@ def bench(
     show(report, out)
     as_json, as_md = write(report, out_dir)
     out.print(f"written: {as_json}, {as_md}")
+
+
+def _name_value(item: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise ConfigError(f"--worker-env: {item!r} is not NAME=VALUE")
+    return name, value
 
 
 @app.command()

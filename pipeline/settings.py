@@ -227,6 +227,11 @@ class WorkerSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="JOURNEYS_WORKER_LOG_LEVEL: worker log level."
     )
+    fast_drain: bool = Field(
+        default=True,
+        description="JOURNEYS_WORKER_FAST_DRAIN: hand fetched records to the agent without "
+        "Faust's per-record futures (pipeline/faust_drain.py; false: Faust's own loop).",
+    )
 
 
 class SessionSettings(BaseSettings):

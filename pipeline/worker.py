@@ -14,6 +14,7 @@ from clickhouse_connect.driver.client import Client
 from pipeline.app import create_app
 from pipeline.clickhouse.client import connect
 from pipeline.clickhouse.migrations import migrate, publish_stage_model
+from pipeline.faust_drain import install_fast_drain
 from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.journeys.stages import load_stage_model
 from pipeline.kafka_admin import ensure_topics
@@ -60,6 +61,8 @@ def changelog_topics(app: faust.App) -> dict[str, tuple[int, dict[str, str]]]:
 def run_worker(settings: Settings, summary_every: float | None = None) -> None:
     """Start the worker and block until it is told to stop; with `summary_every`, print
     a live summary that often (seconds)."""
+    if settings.worker.fast_drain:
+        install_fast_drain()
     stage_model = load_stage_model(settings.stages.model_file, KNOWN_ACTIONS)
     client = prepare_clickhouse(settings)
     publish_stage_model(client, stage_model.name, stage_model.stages)

@@ -99,6 +99,7 @@ class BenchOptions:
     stall: float = 60.0  # a pipeline run that stores nothing new this long has stalled
     out_dir: Path = Path("var/bench")
     profile: bool = False  # py-spy the 1-worker run (costs it a little CPU)
+    worker_env: tuple[tuple[str, str], ...] = ()  # settings for the workers (A/B runs)
 
 
 #: name -> (module, what it does per record)
@@ -202,6 +203,7 @@ class Bench:
         fleet = Fleet.start(
             self.bootstrap, prefix=self.names(run).prefix, group=self.group(run),
             count=workers, partitions=self.options.partitions, workdir=self.workdir / run,
+            extra_env=dict(self.options.worker_env),
         )  # fmt: skip
         watched = {}
         for index, worker in enumerate(fleet.workers):
