@@ -291,7 +291,7 @@ class LocalKafka:
         cluster_id = _kafka_cluster_id()
         result = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(properties), "--standalone"],
+             f"--cluster-id={cluster_id}", "-c", str(properties), "--standalone"],
             capture_output=True, text=True, check=False, timeout=120,
         )  # fmt: skip
         if result.returncode != 0:
@@ -318,7 +318,8 @@ class LocalKafka:
 
 
 def _kafka_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding."""
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (it may start
+    with "-", so it is passed as `--cluster-id=ID`, never as a separate argument)."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
