@@ -38,6 +38,7 @@ class Absorb(BaseModel):
     kind: Literal["absorb"] = "absorb"
     winner: CustomerRef
     state: CustomerState
+    hops: int = 0  # times it was passed on to a winner's own winner
 
 
 EngineMessage = Annotated[EngineMerge | Absorb, Field(discriminator="kind")]

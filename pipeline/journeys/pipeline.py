@@ -25,6 +25,7 @@ a crash changes nothing that was already made durable.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,10 @@ from schemas.outputs import EnrichedTouchpoint
 from schemas.touchpoint import Channel, Touchpoint
 
 _FROZEN = ConfigDict(frozen=True)
+log = logging.getLogger(__name__)
+
+#: Most times a touchpoint or a journey is passed on from a merged customer to its winner.
+MAX_HOPS = 16
 
 
 class Resolve(BaseModel):
@@ -76,6 +81,7 @@ class Apply(BaseModel):
     kind: Literal["apply"] = "apply"
     customer_id: str
     touchpoint: Touchpoint
+    hops: int = 0  # times it was forwarded from a merged customer to its winner
 
 
 Item = Resolve | Apply | Claim | Merge | Repoint | EngineMerge | Absorb
@@ -236,11 +242,12 @@ class PartitionPipeline:
             self._resolve(item.touchpoint, wall)
         elif isinstance(item, Apply):
             out = self.engine.on_touchpoint(item.customer_id, item.touchpoint, wall)
-            self._engine_out(out, item.customer_id, wall)
+            self._engine_out(out, item.customer_id, wall, item.hops + 1)
         elif isinstance(item, EngineMerge):
             self._engine_out(self.engine.on_merge(item.loser, item.winner), None, wall)
         elif isinstance(item, Absorb):
-            self._engine_out(self.engine.on_absorb(item.winner, item.state, wall), None, wall)
+            out = self.engine.on_absorb(item.winner, item.state, wall)
+            self._engine_out(out, None, wall, item.hops + 1)
         else:
             self._resolution(self.resolver.on_message(item), wall)
 
@@ -266,7 +273,9 @@ class PartitionPipeline:
         self._rows(rows.CUSTOMER_MERGES, [rows.merge_row(merge) for merge in out.merges])
         self._rows(rows.IDENTITY_VIOLATIONS, [rows.violation_row(v) for v in out.violations])
 
-    def _engine_out(self, out: Outputs, customer_id: str | None, wall: float) -> None:
+    def _engine_out(
+        self, out: Outputs, customer_id: str | None, wall: float, hops: int = 0
+    ) -> None:
         self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(t) for t in out.provisional])
         self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(t) for t in out.touchpoints])
         self._rows(rows.SESSIONS, [rows.session_row(s) for s in out.sessions])
@@ -275,16 +284,25 @@ class PartitionPipeline:
         for report in out.reports:
             self._rows(rows.PARTIALS, rows.partial_rows(report))
             self.pending.reports.append(report)
+        if (out.forwards or out.moves) and hops > MAX_HOPS:
+            # Merged customers pointing at each other in a ring would pass these on
+            # forever (and, within one partition, never yield): stop and say so.
+            log.error(
+                "dropped %d touchpoints and %d journeys passed on %d times between merged "
+                "customers (last: %s)", len(out.forwards), len(out.moves), hops,
+                [winner.id for winner, _ in [*out.forwards, *out.moves]][:3],
+            )  # fmt: skip
+            return
         for winner, touchpoint in out.forwards:
             # A merged customer's touchpoint goes on to the winner, and its anchor is told
             # to point there directly.
-            self._later(Apply(customer_id=winner.id, touchpoint=touchpoint), wall)
+            self._later(Apply(customer_id=winner.id, touchpoint=touchpoint, hops=hops), wall)
             anchor = anchor_key(touchpoint.identities)
             if anchor is not None and customer_id is not None:
                 cause = Cause(event_id=touchpoint.event_id, event_time=touchpoint.event_time)
                 self._later(Repoint(key=anchor, old=customer_id, new=winner, cause=cause), wall)
         for winner, state in out.moves:
-            self._later(Absorb(winner=winner, state=state), wall)
+            self._later(Absorb(winner=winner, state=state, hops=hops), wall)
 
     def _later(self, item: Item, wall: float) -> None:
         """Queue `item` behind the current step (here or on its own partition)."""

@@ -11,6 +11,7 @@ import pytest
 from pipeline.ingest.normalize import Normalizer, RawRecord
 from pipeline.ingest.pii import PiiHasher
 from pipeline.journeys.engine import EngineConfig
+from pipeline.journeys.identity import CustomerRef
 from pipeline.journeys.pipeline import (
     Apply,
     PartitionPipeline,
@@ -21,6 +22,7 @@ from pipeline.journeys.pipeline import (
     encode_envelope,
 )
 from pipeline.journeys.resolution import IdentityLimits
+from pipeline.journeys.state import CustomerState
 from pipeline.journeys.store import PartitionState
 from pipeline.sink import rows
 from schemas.touchpoint import Channel, Identities
@@ -143,3 +145,20 @@ def test_identifiers_on_other_partitions_are_claimed_there() -> None:
     pipe.on_envelope(encode_envelope([Resolve(touchpoint=tp)]), 0.0)
     (claim,) = decode_envelope(pipe.take_outbox()[cfg.router.partition_of(email)])
     assert getattr(claim, "key", None) == f"email:{email}"
+
+
+def test_merged_customers_in_a_ring_do_not_pass_a_touchpoint_on_forever(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two markers pointing at each other (a state no merge should leave, but a replay
+    after crashes did): the touchpoint is dropped with an error instead of hanging the
+    worker."""
+    born = datetime(2026, 3, 1, tzinfo=UTC)
+    a, b = CustomerRef(id="user:a", born=born), CustomerRef(id="user:b", born=born)
+    pipe = PartitionPipeline(0, config(), PartitionState({}, 0))
+    for me, other in ((a, b), (b, a)):
+        pipe.state.customers.put(CustomerState(customer_id=me.id, merged_into=other))
+    pipe.on_envelope(
+        encode_envelope([Apply(customer_id=a.id, touchpoint=touchpoint("page_view"))]), 0.0
+    )
+    assert "passed on" in caplog.text
