@@ -41,8 +41,8 @@ class TopicNames:
     @property
     def internal(self) -> str:
         # producer: the partition pipelines (one envelope per destination partition per
-        # batch: touchpoints, identity claims and merges, journey moves whose key lives on
-        # that partition)
+        # flush, sent once the state it came from is durable: touchpoints, identity claims
+        # and merges, journey moves whose key lives on that partition)
         # consumer: the partition pipeline agent (co-partitioned with the raw topics)
         return f"{self.prefix}journeys.internal"
 

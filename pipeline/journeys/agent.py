@@ -3,12 +3,13 @@ and changelog records out, inputs acknowledged only once their effects are durab
 
     touchpoints.raw.<channel> (14 topics) + journeys.internal, all co-partitioned
         -> batches (noack) -> PartitionPipeline of each record's partition
-        -> journeys.internal (one envelope per destination partition per batch)
+        -> journeys.internal (one envelope per destination partition per flush)
 
     every `flush_seconds`, and before a revocation completes:
         1. ClickHouse: one insert per table for the whole worker (token: the flush)
-        2. Kafka: dead letters, window reports and envelopes, then one changelog record
-           per changed key (partition p's records to partition p), all awaited
+        2. Kafka: dead letters and window reports, then one changelog record per changed
+           key (partition p's records to partition p), then the envelopes for other
+           partitions, each step awaited
         3. ack every input taken before step 1
 
 A crash between 1 and 2 replays inputs against the older state: the same rows again,
@@ -102,7 +103,6 @@ class PipelineRunner:
         self.flush_lock = asyncio.Lock()  # one flush at a time, in order
         self.active = False  # False between a revocation and the next assignment
         self.stats = FlushStats()
-        self.envelopes_sent: list[asyncio.Future[RecordMetadata]] = []  # since the last flush
 
     def register(self) -> None:
         topics = [*self.channels, self.internal]
@@ -115,17 +115,15 @@ class PipelineRunner:
     # ── batches ────────────────────────────────────────────────────────────────────
 
     async def run(self, stream: Any) -> None:
-        # raw records | envelopes (noack) -> partition pipelines -> envelopes out
+        # raw records | envelopes (noack) -> partition pipelines (outboxes sent at the flush)
         self.stream = stream
         async for events in stream.noack_take(self.max_batch, within=TAKE_WITHIN):
             async with self.batch_lock:
                 self.active = True
                 wall, now = time.monotonic(), datetime.now(UTC)
-                touched: dict[int, PartitionPipeline] = {}
                 for event in events:
                     message = event.message
                     pipe = self._pipeline(message.partition)
-                    touched[message.partition] = pipe
                     if message.topic == self.internal:
                         pipe.on_envelope(event.value, wall)
                     else:
@@ -134,8 +132,6 @@ class PipelineRunner:
                 self.unacked.extend(events)
                 if self.stats.unflushed_since is None:
                     self.stats.unflushed_since = time.monotonic()
-                for pipe in touched.values():
-                    await self._send_envelopes(pipe)
                 waiting = sum(p.pending.row_count() for p in self.pipelines.values())
             if waiting >= self.flush_rows:
                 await self.flush()
@@ -146,11 +142,6 @@ class PipelineRunner:
             state = PartitionState(self.table.data, partition)
             pipe = self.pipelines[partition] = PartitionPipeline(partition, self.config, state)
         return pipe
-
-    async def _send_envelopes(self, pipe: PartitionPipeline) -> None:
-        for partition, value in pipe.take_outbox().items():
-            self.envelopes_sent.append(await self._produce(self.internal, None, value, partition))
-            self.stats.envelopes += 1
 
     async def _produce(
         self, topic: str, key: bytes | None, value: bytes | None, partition: int,
@@ -177,15 +168,15 @@ class PipelineRunner:
                 if self.active and not self.app.rebalancing:
                     for pipe in self._assigned_pipelines():
                         pipe.on_tick(wall)
-                        await self._send_envelopes(pipe)
                 flushes = {p: pipe.take_flush() for p, pipe in self.pipelines.items()}
+                outboxes = [pipe.take_outbox() for pipe in self.pipelines.values()]
                 acks, self.unacked = self.unacked, []
-                in_flight, self.envelopes_sent = self.envelopes_sent, []
                 since, self.stats.unflushed_since = self.stats.unflushed_since, None
             await self._write_rows(flushes)
+            outputs = []
             for partition, flush in flushes.items():
-                in_flight.extend(await self._outputs(partition, flush))
-            await self._wait(in_flight)
+                outputs.extend(await self._outputs(partition, flush))
+            await self._wait(outputs)
             changes: list[asyncio.Future[RecordMetadata]] = []
             changelog = self.table.changelog_topic.get_topic_name()
             for partition, flush in flushes.items():
@@ -196,6 +187,16 @@ class PipelineRunner:
                     changes.append(await self._produce(changelog, record_key, value, partition))
             await self._wait(changes)
             self.stats.changelog_records += len(changes)
+            # Work for other partitions leaves only now, once the state it came from is
+            # durable: a partition that crashes and replays its inputs in another order
+            # must not have told others about a state (a customer's birth) it then loses.
+            envelopes = [
+                await self._produce(self.internal, None, value, partition)
+                for outbox in outboxes
+                for partition, value in outbox.items()
+            ]
+            await self._wait(envelopes)
+            self.stats.envelopes += len(envelopes)
             for event in acks:
                 await self.stream.ack(event)
             self.stats.inputs_acked += len(acks)
