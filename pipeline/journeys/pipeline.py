@@ -177,7 +177,7 @@ class PartitionPipeline:
         self.engine = JourneyPartition(
             partition, state.customers, config.engine, self.clock, counter=self.counter
         )
-        self.engine.restore(state.customers.states())
+        self.engine.restore(c for c in state.customers.values() if c.merged_into is None)
         self.resolver = Resolver(state.identities, config.limits)
         self.pending = Flush()
         self.outbox: dict[int, list[Item]] = {}

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from datetime import UTC, datetime
 from typing import Generic, TypeVar
+
+from pydantic import BaseModel
 
 from pipeline.journeys.resolution import IdentifierRecord
 from pipeline.journeys.state import CustomerState
 
 V = TypeVar("V")
+M = TypeVar("M", bound=BaseModel)
 
 #: What a flush writes: the changelog key and the new value (None: the key is deleted).
 Change = tuple[str, bytes | None]
@@ -91,50 +93,35 @@ class Overlay(Generic[V]):
         return changes
 
 
-class CustomerStore:
-    """The journey engine's StateStore for one partition."""
+class ModelRecords(Generic[M]):
+    """Pydantic records of one kind on one partition, as the pure steps' store: the
+    engine's StateStore (customers) and resolution's IdentityStore (identifiers)."""
 
-    def __init__(self, data: MutableMapping[str, bytes], partition: int) -> None:
+    def __init__(
+        self, data: MutableMapping[str, bytes], prefix: str, model: type[M], key: Callable[[M], str]
+    ) -> None:
         self.records = Overlay(
             data,
-            f"{partition}|c|",
-            CustomerState.model_validate_json,
-            lambda state: state.model_dump_json(exclude_defaults=True).encode(),
-        )
-
-    def get(self, customer_id: str) -> CustomerState | None:
-        return self.records.get(customer_id)
-
-    def put(self, state: CustomerState) -> None:
-        self.records.set(state.customer_id, state)
-
-    def delete(self, customer_id: str) -> None:
-        self.records.delete(customer_id)
-
-    def states(self) -> Iterator[CustomerState]:
-        """Every customer still on its own (not merged away), for rebuilding the due index."""
-        for key in list(self.records.keys()):
-            state = self.get(key)
-            if state is not None and state.merged_into is None:
-                yield state
-
-
-class IdentityRecords:
-    """Identity resolution's IdentityStore for one partition."""
-
-    def __init__(self, data: MutableMapping[str, bytes], partition: int) -> None:
-        self.records = Overlay(
-            data,
-            f"{partition}|i|",
-            IdentifierRecord.model_validate_json,
+            prefix,
+            model.model_validate_json,
             lambda record: record.model_dump_json(exclude_defaults=True).encode(),
         )
+        self.key = key
 
-    def get(self, key: str) -> IdentifierRecord | None:
+    def get(self, key: str) -> M | None:
         return self.records.get(key)
 
-    def put(self, record: IdentifierRecord) -> None:
-        self.records.set(record.key, record)
+    def put(self, record: M) -> None:
+        self.records.set(self.key(record), record)
+
+    def delete(self, key: str) -> None:
+        self.records.delete(key)
+
+    def values(self) -> Iterator[M]:
+        for key in list(self.records.keys()):
+            record = self.get(key)
+            if record is not None:
+                yield record
 
 
 class WindowCounts:
@@ -216,8 +203,12 @@ class PartitionState:
     def __init__(self, data: MutableMapping[str, bytes], partition: int) -> None:
         self.data = data
         self.partition = partition
-        self.customers = CustomerStore(data, partition)
-        self.identities = IdentityRecords(data, partition)
+        self.customers = ModelRecords(
+            data, f"{partition}|c|", CustomerState, lambda state: state.customer_id
+        )
+        self.identities = ModelRecords(
+            data, f"{partition}|i|", IdentifierRecord, lambda record: record.key
+        )
         self.counts = WindowCounts(data, partition)
         self.meta_key = f"{partition}|meta"
 
@@ -243,11 +234,3 @@ class PartitionState:
         mine = f"{self.partition}|"
         for key in [key for key in self.data if key.startswith(mine)]:
             del self.data[key]
-
-
-def epoch_ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
-
-
-def from_epoch_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
