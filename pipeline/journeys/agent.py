@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,6 +67,8 @@ class FlushStats:
     envelopes: int = 0
     # Set while inputs have been processed whose state is not yet durable.
     unflushed_since: float | None = None
+    # (topic, partition) -> the highest input offset acknowledged after its flush.
+    durable: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 class PipelineRunner:
@@ -197,7 +199,11 @@ class PipelineRunner:
             ]
             await self._wait(envelopes)
             self.stats.envelopes += len(envelopes)
+            durable = self.stats.durable
             for event in acks:
+                message = event.message
+                position = (message.topic, message.partition)
+                durable[position] = max(durable.get(position, -1), message.offset)
                 await self.stream.ack(event)
             self.stats.inputs_acked += len(acks)
             self.stats.flushes += 1

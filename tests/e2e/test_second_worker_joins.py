@@ -1,0 +1,70 @@
+"""A second worker joins while the first works through a backlog: every input is stored
+once (nothing lost, nothing stranded at the rebalance), and no offset was ever committed
+before the pipeline's flush had made its effects durable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.bench.traffic import bench_events, produce_all
+from pipeline.topics import TopicNames
+from tests.support import WorkerProcess, wait_until
+
+pytestmark = pytest.mark.e2e
+
+EVENTS = 4000
+SETTINGS = {"JOURNEYS_SESSIONS_IDLE_AFTER": "3", "JOURNEYS_SESSIONS_IDLE_RATE": "86400"}
+COMMAND = ["-m", "tests.commit_checking_worker"]
+
+
+def accounted(workers: list[WorkerProcess]) -> tuple[set[str], int]:
+    """Distinct touchpoints over every worker's store, and dead letters."""
+    ids: set[str] = set()
+    letters = 0
+    for worker in workers:
+        ids |= {r["event_id"] for r in worker.query("SELECT DISTINCT event_id FROM touchpoints")}
+        letters += worker.query("SELECT count() AS n FROM dead_letters")[0]["n"]
+    return ids, letters
+
+
+def test_a_second_worker_joining_mid_backlog_loses_nothing_and_commits_only_durable_input(
+    kafka_bootstrap: str,
+    worker_factory: Callable[..., WorkerProcess],
+    unique: str,
+    tmp_path: Path,
+) -> None:
+    events = bench_events(EVENTS, seed=11)
+    produce_all(kafka_bootstrap, TopicNames(f"t{unique}."), events, partitions=4)
+    commits = tmp_path / "commits.jsonl"
+
+    def start(name: str) -> WorkerProcess:
+        # Each worker has an embedded ClickHouse of its own: the test reads both.
+        url = f"chdb://{tmp_path / name}?database=journeys"
+        return worker_factory(
+            COMMAND, CLICKHOUSE_URL=url, JOURNEYS_TEST_COMMIT_LOG=str(commits), **SETTINGS
+        )
+
+    first = start("first-clickhouse")
+    wait_until(
+        lambda: first.query("SELECT count() AS n FROM touchpoints")[0]["n"] >= EVENTS // 4,
+        180,
+        "a quarter of the backlog stored by the first worker",
+    )
+    second = start("second-clickhouse")
+
+    def done() -> bool:
+        ids, letters = accounted([first, second])
+        return len(ids) + letters >= EVENTS
+
+    wait_until(done, 300, "every input stored by one worker or the other")
+    ids, letters = accounted([first, second])
+    assert len(ids) + letters == EVENTS
+    assert first.stop() == 0 and second.stop() == 0
+    lines = [json.loads(line) for line in commits.read_text().splitlines()]
+    assert lines, "the workers committed input offsets"
+    unsafe = [line for line in lines if line["offset"] > line["durable"] + 1]
+    assert unsafe == []
