@@ -2,7 +2,7 @@
 (a) its touchpoint row being in ClickHouse and (b) a row of its session being in
 ClickHouse.
 
-    sent = produce_paced(...)                                  # per record: offset, send time
+    sent = produce_live(...)                                   # per record: offset, send time
     ... wait until the pipeline stored them ...
     touchpoints = touchpoint_latencies(rows, sent)             # seconds, per event id
     watch = FirstRows(worker.query, "sessions", "session_id", since=began).start()
@@ -13,23 +13,28 @@ ClickHouse.
 Resolution: both use the rows' `_inserted_at` (ClickHouse `now64(3)` when the insert
 runs, 1 ms). That clock is this machine's wall clock, as is the send time.
 
-A session's rows are written when the engine releases a touchpoint that opened it (after
-the watermark passed it), so (b) is the time to the *first* insert of any row of the
-touchpoint's session. A touchpoint whose session was already queryable before it was sent
-(it joined a session an earlier record opened) has no such latency: it is counted apart
-(`SessionLatencies.already`), not as a negative sample.
+The traffic is live (event time = wall clock): a live touchpoint gets a provisional row
+at arrival, so (a) is the time to its first row. A session's rows are written when the
+engine releases a touchpoint that opened it (once the watermark passed it, the allowed
+lateness later), so (b) is the time to the *first* insert of any row of the touchpoint's
+session, counted only while the traffic runs (see `Bench.latency`). A touchpoint whose
+session was already queryable before it was sent (it joined a session an earlier record
+opened) has no such latency: it is counted apart (`SessionLatencies.already`), not as a
+negative sample.
 
 `sessions` is a ReplacingMergeTree on the session's version: a background merge keeps
 only the highest version, so an `opened` row can vanish behind the `closed` one seconds
 after its insert. A single query afterwards would then see the later row; `FirstRows`
-polls the table while the paced traffic runs (a small aggregate every 0.5 s, through the
+polls the table while the live traffic runs (a small aggregate every 0.5 s, through the
 worker, which pays for it) and keeps the earliest insert seen per session.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,6 +187,69 @@ class FirstRows:
         self._thread.join(timeout=120)
         self.poll()
         return self.found
+
+
+class LeadIn:
+    """Where live traffic's timed records start, decided while it is sent: at the first
+    record sent once the pipeline keeps up, i.e. has stored as many rows as records were
+    sent `within` seconds before (`stored()` >= `already` + that count; records sent since
+    are in flight), though not before index `least` nor after `most`; then `timed` records
+    and `trailer` more, and the traffic stops. `go_on` is `produce_live`'s."""
+
+    def __init__(
+        self, stored: Callable[[], int], already: int, *, least: int, most: int, timed: int,
+        trailer: int, within: float = 2.0, every: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self.stored = stored
+        self.already = already
+        self.least, self.most, self.count, self.trailer = least, most, timed, trailer
+        self.within = within
+        self.every = every
+        self.clock = clock
+        self.start: int | None = None
+        self.caught_up = False
+        self._counted: list[float] = []  # [k]: when k records had been sent
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-lead-in", daemon=True)
+
+    def go_on(self, index: int) -> bool:
+        """Whether to send record `index` (the ones before it are sent)."""
+        while len(self._counted) <= index:
+            self._counted.append(self.clock())
+        if self.start is None and (self._ready.is_set() or index >= self.most):
+            self.start, self.caught_up = index, self._ready.is_set()
+            self._stop.set()
+        return self.start is None or index < self.start + self.count + self.trailer
+
+    def timed(self) -> slice:
+        start = self.most if self.start is None else self.start
+        return slice(start, start + self.count)
+
+    def poll(self) -> bool:
+        """Whether the pipeline keeps up (once `least` records were sent); from then on the
+        next record sent starts the timed ones."""
+        sent = bisect.bisect_right(self._counted, self.clock() - self.within) - 1
+        if not self._ready.is_set() and sent >= self.least:
+            try:
+                if self.stored() >= self.already + sent:
+                    self._ready.set()
+            except OSError:  # the worker busy: the next poll tries again
+                pass
+        return self._ready.is_set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and not self.poll():
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> LeadIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
 
 
 def percentiles(values: list[float], points: Iterable[float] = (50, 95, 99)) -> dict[str, float]:

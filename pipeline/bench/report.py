@@ -64,6 +64,9 @@ class Latency:
     events: int
     event_time_speed: float  # event-time seconds per wall second of the paced traffic
     paths: list[LatencyPath]
+    # What was sent, e.g. "live (event time = wall clock); ..."; "" in reports from before
+    # live traffic (history compressed in event time, see event_time_speed).
+    traffic: str = ""
 
 
 @dataclass(frozen=True)
@@ -239,10 +242,14 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
     ))  # fmt: skip
     if report.latency is not None:
         lat = report.latency
+        offered = (
+            f"{_f(lat.offered_per_second)} events/s offered ({lat.share_of_max:.0%} of the "
+            f"measured maximum), {_f(lat.events)} events"
+        )
         out.append((
-            f"Latency at {_f(lat.offered_per_second)} events/s offered "
-            f"({lat.share_of_max:.0%} of the measured maximum), {_f(lat.events)} events, "
-            f"event time at {_f(lat.event_time_speed)}x the wall clock",
+            f"Latency, {lat.traffic}, at {offered}, event time at "
+            f"{lat.event_time_speed:.2f}x the wall clock" if lat.traffic else
+            f"Latency at {offered}, event time at {_f(lat.event_time_speed)}x the wall clock",
             ["from producing a raw record to", "samples", "p50 ms", "p95 ms", "p99 ms",
              "left out"],
             [[p.path, _f(p.samples), _f(p.p50_ms), _f(p.p95_ms), _f(p.p99_ms), p.note or "-"]

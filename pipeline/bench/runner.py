@@ -3,7 +3,8 @@
     1. generate the events once; produce them to prefix A (and B for scaling) up front
     2. baselines on prefix A, one at a time, each with its own consumer group
     3. the pipeline, one worker, on prefix A: throughput, then memory
-    4. the same worker, now idle: latency at a share of its measured throughput
+    4. a new worker on its own prefix: latency of live traffic (event time = wall clock)
+       at a share of the measured throughput
     5. the pipeline, two workers (one group), on prefix B: scaling
 
 Usage:
@@ -21,8 +22,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from kafka.errors import KafkaError
 from rich.console import Console
@@ -30,7 +32,9 @@ from rich.console import Console
 from pipeline.bench.baselines.progress import Finish
 from pipeline.bench.latency import (
     FirstRows,
+    LeadIn,
     percentiles,
+    sent_by_event,
     session_ids,
     session_latencies,
     touchpoint_latencies,
@@ -48,17 +52,17 @@ from pipeline.bench.report import (
     Throughput,
 )
 from pipeline.bench.traffic import (
-    after,
+    Sent,
     bench_events,
     group_lag,
     latest_values,
+    live_events,
     produce_all,
-    produce_paced,
+    produce_live,
     raw_topics,
     records_per_topic,
 )
-from pipeline.bench.workers import BenchError, Fleet, Stalled
-from pipeline.generator.traffic import GeneratedEvent
+from pipeline.bench.workers import IDLE_AFTER, BenchError, Fleet, Stalled
 from pipeline.localstack.kafka import LocalKafka
 from pipeline.settings import Settings
 from pipeline.subprocesses import clean_env
@@ -73,8 +77,22 @@ COUNT_AFTER = 2.0
 #: clocks, window reports) from the per-event ones.
 IDLE_SECONDS = 5.0
 
-#: Seconds of untimed paced traffic after the timed records, so that the watermark passes
-#: them as it would in a live stream rather than through the idle clock.
+#: What the latency phase sends, as its report says.
+LIVE = "live (event time = wall clock)"
+
+#: Seconds of untimed live traffic before the timed records: at least the first, at most
+#: the second. The timed records start once the new worker has stored every record sent
+#: before them (`LeadIn`): it has joined its consumer group, and the first records' costs
+#: (partition assignment, first flushes) are behind it. The traffic never pauses: a
+#: silence of the workers' idle_after would let the idle clock run the watermark ahead of
+#: the wall clock, after which live records count as late.
+LEAD_IN_SECONDS = (2.0, 60.0)
+
+#: Seconds of untimed live traffic after the timed records. It no longer moves the
+#: watermark past them: with event time = wall clock that takes the allowed lateness
+#: (5 minutes), and live touchpoints do not wait for it (their provisional row is written at
+#: arrival). It keeps the load on while the last timed records are in flight, and gives
+#: their session rows this long (plus the workers' idle_after) to appear before the cut-off.
 TRAILER_SECONDS = 3.0
 
 CONTENDED = (
@@ -265,51 +283,131 @@ class Bench:
             size / keys if keys else 0.0,
         )  # fmt: skip
 
-    def latency(
-        self, fleet: Fleet, names: TopicNames, *, already: int, rate: float,
-        events: list[GeneratedEvent], measured: int,
-    ) -> Latency:  # fmt: skip
-        """Paced traffic into a running, caught-up pipeline; the first `measured` records
-        are timed, the rest keep the watermark moving past them as live traffic would."""
+    def latency(self, *, rate: float, timed: int, trailer: int) -> Latency:
+        """Live traffic into a new worker on its own prefix: every record is sent when the
+        wall clock reaches its delivery time; `timed` records are timed once the pipeline
+        has caught up with the lead-in, then `trailer` more are sent.
+
+        Not the throughput run's worker: its event time stands in January 2026, and the
+        first live record would move it on by months at once. The worker then closes every
+        window in between (tens of seconds of work before anything else), and the idle
+        clock can carry a partition's watermark ahead of the wall clock meanwhile, after
+        which live records count as late. A live pipeline never makes that jump.
+
+        A session row that comes out only once the traffic has stopped is not a live
+        latency: the workers' idle clock (`IDLE_AFTER` s of silence, then event time at
+        600x) releases everything the watermark held. Session rows inserted after the last
+        record was sent plus that idle time are counted as missing, not as samples."""
+        names, group = self.names("live"), self.group("live")
+        raw_topics(names, self.options.partitions, self.bootstrap)
+        fleet = Fleet.start(
+            self.bootstrap, prefix=names.prefix, group=group, count=1,
+            partitions=self.options.partitions, workdir=self.workdir / "live",
+            extra_env=dict(self.options.worker_env),
+        )  # fmt: skip
+        try:
+            fleet.wait_ready(timeout=180)
+            return self._live(fleet, names, rate=rate, timed=timed, trailer=trailer)
+        finally:
+            fleet.stop()
+
+    def _live(
+        self, fleet: Fleet, names: TopicNames, *, rate: float, timed: int, trailer: int
+    ) -> Latency:
+        already = fleet.processed()  # 0: a new worker
+        least, most = (max(20, int(rate * seconds)) for seconds in LEAD_IN_SECONDS)
+        # Other customers than the throughput run's (another seed), from about now on.
+        events = live_events(most + timed + trailer, rate, self.options.seed + 1)
+        self.say(f"latency: sending live events from {events[0].deliver_at:%H:%M:%S} UTC")
         worker = fleet.workers[0]
         began = time.time()
         # Session rows are replaced by later versions in background merges: watch them.
         watch = FirstRows(worker.query, "sessions", "session_id", since=began - 1).start()
+        lead_in = LeadIn(
+            fleet.processed, already, least=least, most=min(most, len(events) - timed - trailer),
+            timed=timed, trailer=trailer,
+        )  # fmt: skip
         try:
-            sent = produce_paced(self.bootstrap, names, events, rate)
+            with lead_in:
+                sent = produce_live(self.bootstrap, names, events, lead_in.go_on)
+            cutoff = sent[-1].sent_at + _idle_after(self.options)
             fleet.wait_processed(
                 already + len(sent), timeout=self.options.timeout, stall=self.options.stall
             )
         finally:
             watch.stop()
-        timed = sent[:measured]
-        rows = worker.query(
-            "SELECT event_id, raw_topic, raw_partition, raw_offset, session_id, "
-            "toUnixTimestamp64Milli(_inserted_at) / 1000 AS inserted FROM touchpoints "
-            f"WHERE received_at >= fromUnixTimestamp64Milli({int(began * 1000) - 1000})"
+        window = lead_in.timed()
+        timed_sent = sent[window]
+        timed_events = events[window.start : window.start + len(timed_sent)]
+        self.say(
+            f"latency: timed {len(timed_sent):,} records from "
+            f"{timed_sent[0].sent_at - sent[0].sent_at:.1f} s into the traffic"
+            + ("" if lead_in.caught_up else " (the pipeline had not caught up)")
         )
-        stored = touchpoint_latencies(rows, timed)
-        opened = session_latencies(rows, _first_rows(watch, session_ids(rows, timed)), timed)
+        rows = worker.query(
+            "SELECT event_id, raw_topic, raw_partition, raw_offset, session_id, is_late, "
+            "toUnixTimestamp64Milli(_inserted_at) / 1000 AS inserted FROM touchpoints "
+            f"WHERE received_at >= fromUnixTimestamp64Milli({int(began * 1000) - 1000}) "
+            "ORDER BY _inserted_at"  # a touchpoint's first row (provisional) first
+        )
+        stored = touchpoint_latencies(rows, timed_sent)
+        first = _first_rows(watch, session_ids(rows, timed_sent), until=cutoff + 1)
+        live = {key: at for key, at in first.items() if at <= cutoff}
+        opened = session_latencies(rows, live, timed_sent)
+        late = _late_first_rows(rows, timed_sent)
         paths = [
-            _path("touchpoint row queryable in ClickHouse", list(stored.values())),
             _path(
-                "session row queryable in ClickHouse (first row of the touchpoint's session)",
+                "touchpoint row queryable in ClickHouse",
+                list(stored.values()),
+                f"{late:,} of them first stored as late (behind the watermark)" if late else "",
+            ),
+            _path(
+                "session row queryable in ClickHouse (first row of the touchpoint's session, "
+                "while the traffic was live)",
                 list(opened.seconds.values()),
                 opened.note(),
             ),
         ]
-        span = (events[measured - 1].event_time - events[0].event_time).total_seconds()
+        behind = [
+            record.sent_at - event.event_time.timestamp()
+            for record, event in zip(timed_sent, timed_events, strict=True)
+        ]
+        wall = max(timed_sent[-1].sent_at - timed_sent[0].sent_at, 1e-6)
+        span = (timed_events[-1].event_time - timed_events[0].event_time).total_seconds()
+        lag = percentiles(behind, (50, 99))
+        start = timed_sent[0].sent_at - sent[0].sent_at
+        caught = "" if lead_in.caught_up else ", before the pipeline had caught up"
         return Latency(
-            offered_per_second=rate, share_of_max=self.options.latency_share,
-            events=measured, event_time_speed=span / (measured / rate), paths=paths,
+            offered_per_second=len(timed_sent) / wall, share_of_max=self.options.latency_share,
+            events=len(timed_sent), event_time_speed=span / wall, paths=paths,
+            traffic=f"{LIVE}; sent {lag.get('p50', 0):.1f} s (p50) and {lag.get('p99', 0):.0f} s "
+            f"(p99) after the event time; timed from {start:.0f} s into it{caught}",
         )  # fmt: skip
 
 
-def _first_rows(watch: FirstRows, wanted: set[str], wait: float = 10.0) -> dict[str, float]:
-    """What `watch` saw, once it has seen every key in `wanted` or after `wait` seconds
-    more of polling (a flush inserts its session rows after its touchpoint rows)."""
-    deadline = time.monotonic() + wait
-    while not wanted <= set(watch.found) and time.monotonic() < deadline:
+def _late_first_rows(rows: list[dict[str, Any]], sent: list[Sent]) -> int:
+    """Timed records whose first row was a late one (the watermark had passed them)."""
+    sent_at = sent_by_event(rows, sent)
+    first: dict[str, bool] = {}
+    for row in rows:  # in insert order
+        if str(row["event_id"]) in sent_at:
+            first.setdefault(str(row["event_id"]), bool(int(row["is_late"])))
+    return sum(first.values())
+
+
+def _idle_after(options: BenchOptions) -> float:
+    """Seconds of silence after which the workers' idle clock moves the watermark."""
+    value = dict(options.worker_env).get("JOURNEYS_SESSIONS_IDLE_AFTER")
+    try:
+        return float(value) if value else IDLE_AFTER
+    except ValueError:
+        return IDLE_AFTER
+
+
+def _first_rows(watch: FirstRows, wanted: set[str], until: float) -> dict[str, float]:
+    """What `watch` saw, once it has seen every key in `wanted` or polled until `until`
+    (time.time(); a flush inserts its session rows after its touchpoint rows)."""
+    while not wanted <= set(watch.found) and time.time() < until:
         time.sleep(0.5)
         watch.poll()
     return watch.found
@@ -403,18 +501,19 @@ def _phases(bench: Bench, report: Report) -> None:
     try:
         if half:
             report.memory = bench.memory(fleet, next(iter(watched)), half[0])
-        rate = max(1.0, options.latency_share * one.events_per_second)
-        count = max(50, int(rate * options.latency_seconds))
-        trailer = max(50, int(rate * TRAILER_SECONDS))
-        bench.say(f"latency: {count:,} events at {rate:,.0f}/s (+{trailer:,} untimed)")
-        # Far enough ahead in event time that the idle clock cannot have passed them.
-        start = after(events, gap=timedelta(days=2))
-        more = bench_events(count + trailer, options.seed + 1, start=start)
-        report.latency = bench.latency(
-            fleet, single, already=len(events), rate=rate, events=more, measured=count
-        )
     finally:
         fleet.stop()
+    rate = max(1.0, options.latency_share * one.events_per_second)
+    count = max(50, int(rate * options.latency_seconds))
+    trailer = max(20, int(rate * TRAILER_SECONDS))
+    bench.say(
+        f"latency, {LIVE}: {count:,} events at {rate:,.0f}/s on a new worker "
+        f"(after a lead-in, then {trailer:,} untimed)"
+    )
+    try:
+        report.latency = bench.latency(rate=rate, timed=count, trailer=trailer)
+    except BenchError as error:
+        report.problems.append(f"latency: {error}")
     if options.scaling:
         _scaling(bench, report, one, len(events))
 

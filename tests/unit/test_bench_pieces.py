@@ -4,6 +4,7 @@ report's tables and the baselines' progress files. No timings are asserted anywh
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from pipeline.bench.baselines.progress import Finish, Progress
 from pipeline.bench.latency import (
     FirstRows,
+    LeadIn,
     keep_first,
     percentiles,
     session_ids,
@@ -30,7 +32,7 @@ from pipeline.bench.report import (
     Throughput,
     markdown,
 )
-from pipeline.bench.traffic import Sent, bench_events
+from pipeline.bench.traffic import WARM_UP, Sent, bench_events, live_events
 
 pytestmark = pytest.mark.unit
 
@@ -92,10 +94,47 @@ def test_first_rows_keep_the_earliest_insert_seen_per_key() -> None:
     assert watch.start().stop() == {"s3": 3.0}
 
 
+def test_lead_in_times_records_once_the_pipeline_keeps_up_with_what_was_sent() -> None:
+    now = [0.0]
+    stored = iter([100, 101, 102])  # rows: 100 before the traffic, then 1 and 2 more
+    lead_in = LeadIn(
+        lambda: next(stored), 100, least=2, most=50, timed=4, trailer=2, within=2.0,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    steps = [lead_in.go_on(index) for index in range(3)]  # at t=0: 2 sent
+    now[0] = 1.0
+    assert not lead_in.poll()  # nothing sent 2 s ago yet (and fewer than `least`)
+    now[0] = 2.5
+    assert not lead_in.poll()  # 2 sent 2 s ago, 100 rows
+    assert not lead_in.poll()  # 101
+    assert lead_in.poll()  # 102: the next record starts the timed ones
+    steps += [lead_in.go_on(index) for index in range(3, 12)]
+    assert steps == [True] * 9 + [False] * 3
+    assert lead_in.start == 3 and lead_in.caught_up and lead_in.timed() == slice(3, 7)
+    never = LeadIn(lambda: 0, 100, least=2, most=5, timed=4, trailer=2)
+    assert [never.go_on(i) for i in range(12)] == [True] * 11 + [False]
+    assert never.timed() == slice(5, 9) and not never.caught_up
+
+
 def test_the_event_set_is_the_same_for_the_same_seed() -> None:
     first, again, other = bench_events(300), bench_events(300), bench_events(300, seed=7)
     assert [e.value for e in first] == [e.value for e in again]
     assert [e.value for e in first] != [e.value for e in other]
+
+
+def test_live_events_run_at_the_rate_asked_for_with_event_time_at_the_wall_clock() -> None:
+    now = datetime(2026, 12, 2, 18, 30, tzinfo=UTC)
+    events = live_events(400, rate=20.0, seed=43, clock=lambda: now)
+    assert len(events) == 400
+    delivered = [event.deliver_at for event in events]
+    assert delivered == sorted(delivered) and delivered[0] > now
+    seconds = (delivered[-1] - delivered[0]).total_seconds()
+    assert 400 / seconds == pytest.approx(20.0, rel=0.3)
+    # Sent at delivery: event time is the wall clock less the channel's delay, which is
+    # short but for the late deliveries (within the allowed lateness).
+    delays = sorted((e.deliver_at - e.event_time).total_seconds() for e in events)
+    assert delays[0] > 0 and delays[len(delays) // 2] < 2.0 and delays[-1] < 300
+    assert all(e.event_time >= now - WARM_UP for e in events)
 
 
 def test_profile_summary_attributes_samples_to_library_and_own_code(tmp_path: Path) -> None:
@@ -162,3 +201,12 @@ def test_report_ratios_and_markdown_carry_every_section() -> None:
     )  # fmt: skip
     for piece in expected:
         assert piece in text
+    live = Report(
+        meta=report.meta,
+        latency=Latency(50, 0.5, 1000, 1.0, [LatencyPath("touchpoint", 10, 1, 2, 3)],
+                        "live (event time = wall clock)"),
+    )  # fmt: skip
+    text = markdown(live)
+    assert "Latency, live (event time = wall clock), at 50 events/s" in text
+    assert "1.00x the wall clock" in text
+    assert markdown(Report.from_json(json.loads(json.dumps(live.to_json())))) == text
