@@ -99,6 +99,7 @@ def create_app(
         max_length=sessions.max_length,
         allowed_lateness=sessions.allowed_lateness,
         retention=sessions.customer_retention,
+        provisional=sessions.provisional_rows,
     )
     PipelineRunner(
         app,

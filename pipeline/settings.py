@@ -271,6 +271,12 @@ class SessionSettings(BaseSettings):
         description="JOURNEYS_SESSIONS_CUSTOMER_RETENTION: customers idle this long (in event "
         "time) leave the engine's hot state.",
     )
+    provisional_rows: bool = Field(
+        default=False,
+        description="JOURNEYS_SESSIONS_PROVISIONAL_ROWS: write a live touchpoint's row at "
+        "arrival, replaced at release. Off until `touchpoints` is keyed by event: a merge "
+        "between arrival and release leaves the two rows under two customer ids.",
+    )
 
     @field_validator("inactivity_gap", "max_length", "customer_retention")
     @classmethod

@@ -51,6 +51,7 @@ class EngineConfig:
     max_length: timedelta = timedelta(hours=24)
     allowed_lateness: timedelta = timedelta(minutes=5)
     retention: timedelta = timedelta(days=400)  # idle customers leave the hot state
+    provisional: bool = False  # live touchpoints get a row at arrival, replaced at release
     path_limit: int = 50
     seen_limit: int = 200  # redeliveries come soon after the original
     recent_sessions: int = 3
@@ -117,8 +118,10 @@ def receive(
     index = bisect.bisect(keys, (touchpoint.event_time, touchpoint.event_id))
     state.pending.insert(index, touchpoint)
     out.extend(advance(state, watermark, config))
-    if touchpoint.received_at - touchpoint.event_time <= config.allowed_lateness and any(
-        waiting is touchpoint for waiting in state.pending
+    if (
+        config.provisional
+        and touchpoint.received_at - touchpoint.event_time <= config.allowed_lateness
+        and any(waiting is touchpoint for waiting in state.pending)
     ):
         out.provisional.append(_provisional(state, touchpoint, config))
     return out

@@ -221,7 +221,7 @@ def test_idle_customers_leave_the_hot_state_after_the_retention() -> None:
 def test_a_live_touchpoint_is_queryable_at_arrival_and_replaced_at_release() -> None:
     """A touchpoint that arrives within the lateness of its event time gets a provisional
     row at once (session and stage as the customer stands); history does not."""
-    config = EngineConfig(stage_model=five_stage_model())
+    config = EngineConfig(stage_model=five_stage_model(), provisional=True)
     state = new_customer("user:u-1", 0)
     live = touchpoint("product_view", 0 * MIN, event_id="live")
     out = receive(state, live, live.event_time - config.allowed_lateness, config)
