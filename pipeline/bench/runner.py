@@ -211,6 +211,10 @@ class Bench:
             processes=self.uses(watched, finish.first_at, finish.last_at, finish.processed),
         )  # fmt: skip
 
+    @property
+    def worker_env(self) -> dict[str, str]:
+        return dict(self.options.worker_env)
+
     def pipeline(
         self, run: str, workers: int, expected: int, half: list[tuple[int, int]] | None = None
     ) -> tuple[Throughput, Fleet, dict[str, str]]:
@@ -303,7 +307,9 @@ class Bench:
         fleet = Fleet.start(
             self.bootstrap, prefix=names.prefix, group=group, count=1,
             partitions=self.options.partitions, workdir=self.workdir / "live",
-            extra_env=dict(self.options.worker_env),
+            # The live path as designed: a touchpoint's row at arrival. Off by default in
+            # the product until `touchpoints` is keyed by event (docs/analysts.md).
+            extra_env={"JOURNEYS_SESSIONS_PROVISIONAL_ROWS": "true", **self.worker_env},
         )  # fmt: skip
         try:
             fleet.wait_ready(timeout=180)
