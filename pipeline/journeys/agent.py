@@ -164,6 +164,10 @@ class PipelineRunner:
 
     async def flush(self) -> None:
         """Make everything processed so far durable, then acknowledge its inputs."""
+        if self.app.should_stop and not self.unacked:
+            # Stopping, and every input is acknowledged: the producer may already be
+            # gone, and a tick's changes are made again from the state after a restart.
+            return
         async with self.flush_lock:
             async with self.batch_lock:
                 wall = time.monotonic()
