@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -87,35 +86,22 @@ class Apply(BaseModel):
 Item = Resolve | Apply | Claim | Merge | Repoint | EngineMerge | Absorb
 
 
+#: Each kind of work item and its tag on the wire (EngineMerge and Merge share the
+#: pydantic discriminator "merge", so envelopes carry tags of their own).
+_KINDS: dict[str, type[Item]] = {
+    "r": Resolve, "a": Apply, "c": Claim, "m": Merge, "p": Repoint, "em": EngineMerge,
+    "ab": Absorb,
+}  # fmt: skip
+_TAG_OF = {kind: tag for tag, kind in _KINDS.items()}
+
+
 def encode_envelope(items: list[Item]) -> bytes:
     """One internal record carrying `items` (in order) to one partition."""
-    return orjson.dumps([[_tag(item), item.model_dump(mode="json")] for item in items])
+    return orjson.dumps([[_TAG_OF[type(item)], item.model_dump(mode="json")] for item in items])
 
 
 def decode_envelope(value: bytes) -> list[Item]:
-    out: list[Item] = []
-    for tag, body in orjson.loads(value):
-        out.append(_DECODERS[tag](body))
-    return out
-
-
-def _tag(item: Item) -> str:
-    if isinstance(item, EngineMerge):
-        return "em"
-    return {Resolve: "r", Apply: "a", Claim: "c", Merge: "m", Repoint: "p", Absorb: "ab"}[
-        type(item)
-    ]
-
-
-_DECODERS: dict[str, Callable[[object], Item]] = {
-    "r": Resolve.model_validate,
-    "a": Apply.model_validate,
-    "c": Claim.model_validate,
-    "m": Merge.model_validate,
-    "p": Repoint.model_validate,
-    "em": EngineMerge.model_validate,
-    "ab": Absorb.model_validate,
-}
+    return [_KINDS[tag].model_validate(body) for tag, body in orjson.loads(value)]
 
 
 class Router:
