@@ -32,6 +32,7 @@ from typing import Any
 import faust
 import orjson
 from aiokafka.structs import RecordMetadata
+from faust.exceptions import NotReady
 
 from pipeline.ingest.normalize import RawRecord
 from pipeline.journeys.pipeline import Flush, PartitionPipeline, PipelineConfig
@@ -160,7 +161,16 @@ class PipelineRunner:
         # for one more flush (Ctrl-C would hang). The loop is cancelled after that wait.
         while True:
             await asyncio.sleep(self.flush_seconds)
-            await self.flush()
+            try:
+                await self.flush()
+            except NotReady:
+                if not self.app.should_stop:
+                    raise
+                # The worker stopped its producer during this flush: what it did not
+                # acknowledge is read again after a restart, and a tick's changes are
+                # made again from the state.
+                log.info("flush abandoned: the worker is stopping")
+                return
 
     async def flush(self) -> None:
         """Make everything processed so far durable, then acknowledge its inputs."""
