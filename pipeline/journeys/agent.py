@@ -59,15 +59,8 @@ def raw_record(event: Any) -> RawRecord:
 
 @dataclass
 class FlushStats:
-    """What the flushes have done so far (read by tests and the bench)."""
+    """What the flushes have made durable (read by tests)."""
 
-    flushes: int = 0
-    inputs_acked: int = 0
-    rows_written: int = 0
-    changelog_records: int = 0
-    envelopes: int = 0
-    # Set while inputs have been processed whose state is not yet durable.
-    unflushed_since: float | None = None
     # (topic, partition) -> the highest input offset acknowledged after its flush.
     durable: dict[tuple[str, int], int] = field(default_factory=dict)
 
@@ -133,8 +126,6 @@ class PipelineRunner:
                         channel = self.channels[message.topic]
                         pipe.on_raw(channel, raw_record(event), now, wall)
                 self.unacked.extend(events)
-                if self.stats.unflushed_since is None:
-                    self.stats.unflushed_since = time.monotonic()
                 waiting = sum(p.pending.row_count() for p in self.pipelines.values())
             if waiting >= self.flush_rows:
                 await self.flush()
@@ -187,7 +178,6 @@ class PipelineRunner:
                 flushes = {p: pipe.take_flush() for p, pipe in self.pipelines.items()}
                 outboxes = [pipe.take_outbox() for pipe in self.pipelines.values()]
                 acks, self.unacked = self.unacked, []
-                since, self.stats.unflushed_since = self.stats.unflushed_since, None
             await self._write_rows(flushes)
             outputs = []
             for partition, flush in flushes.items():
@@ -202,7 +192,6 @@ class PipelineRunner:
                     record_key = orjson.dumps(key)
                     changes.append(await self._produce(changelog, record_key, value, partition))
             await self._wait(changes)
-            self.stats.changelog_records += len(changes)
             # Work for other partitions leaves only now, once the state it came from is
             # durable: a partition that crashes and replays its inputs in another order
             # must not have told others about a state (a customer's birth) it then loses.
@@ -212,17 +201,12 @@ class PipelineRunner:
                 for partition, value in outbox.items()
             ]
             await self._wait(envelopes)
-            self.stats.envelopes += len(envelopes)
             durable = self.stats.durable
             for event in acks:
                 message = event.message
                 position = (message.topic, message.partition)
                 durable[position] = max(durable.get(position, -1), message.offset)
                 await self.stream.ack(event)
-            self.stats.inputs_acked += len(acks)
-            self.stats.flushes += 1
-            if since is not None:
-                log.debug("flushed %d inputs after %.2fs", len(acks), time.monotonic() - since)
 
     def _assigned_pipelines(self) -> list[PartitionPipeline]:
         """Pipelines of every partition this worker owns (built for idle ones too, so that
@@ -237,7 +221,6 @@ class PipelineRunner:
             if not made:
                 continue
             result = await writer.write(made, f"{table}/{token}")
-            self.stats.rows_written += result.written
             for index, reason in result.refused:
                 log.error("%s refused a row (%s): %r", table, reason, made[index][:1])
 
