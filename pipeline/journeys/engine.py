@@ -138,8 +138,8 @@ def _provisional(
         and when - session.ended_at <= config.inactivity_gap
         and when - session.started_at <= config.max_length
     )
-    return EnrichedTouchpoint.model_construct(
-        **touchpoint.__dict__,
+    return EnrichedTouchpoint(
+        touchpoint=touchpoint,
         customer_id=state.customer_id,
         session_id=session.session_id
         if session is not None and extends
@@ -445,7 +445,7 @@ def _enriched(
     is_late: bool,
 ) -> EnrichedTouchpoint:
     return EnrichedTouchpoint(
-        **dict(touchpoint),
+        touchpoint=touchpoint,
         customer_id=state.customer_id,
         session_id=session.session_id,
         stage=stage,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from pipeline.journeys import codec
 from pipeline.journeys.engine import EngineConfig, Outputs, advance, new_customer, receive
 from tests.factories import T0, engine_config, five_stage_model, partition, run, touchpoint
 
@@ -29,8 +30,8 @@ def fingerprint(out: Outputs) -> tuple[object, ...]:
     """Everything a run produced, independent of emission order."""
     return (
         sorted((t.event_id, t.session_id, t.stage, t.is_late) for t in out.touchpoints),
-        sorted(r.model_dump_json() for r in out.sessions),
-        sorted(t.model_dump_json() for t in out.transitions),
+        sorted(codec.encode(r) for r in out.sessions),
+        sorted(codec.encode(t) for t in out.transitions),
     )
 
 
