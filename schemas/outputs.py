@@ -6,14 +6,17 @@ they are not validated again. Alerts and identity records are pydantic models.""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from schemas.touchpoint import Touchpoint, UtcDatetime
+from schemas.touchpoint import Touchpoint
+
+#: A timezone-aware instant, normalised to UTC (in the pydantic records below).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda value: value.astimezone(UTC))]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
 import pytest
 
 from pipeline.journeys import codec
@@ -232,7 +233,8 @@ def test_a_live_touchpoint_is_queryable_at_arrival_and_replaced_at_release() -> 
     released = advance(state, live.event_time, config)
     assert [t.event_id for t in released.touchpoints] == ["live"]
     assert released.touchpoints[0].session_id == row.session_id
-    old = touchpoint("page_view", 1 * MIN, event_id="old").model_copy(
-        update={"received_at": live.event_time + timedelta(days=30)}
+    old = msgspec.structs.replace(
+        touchpoint("page_view", 1 * MIN, event_id="old"),
+        received_at=live.event_time + timedelta(days=30),
     )
     assert receive(state, old, live.event_time, config).provisional == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+import msgspec
 import pytest
 
 from pipeline.journeys import codec
@@ -307,7 +308,7 @@ def test_typo_email_cannot_collapse_many_customers() -> None:
 
 def test_bots_and_touchpoints_without_identifiers_link_nothing() -> None:
     net = Network()
-    bot = tp("bot", 0, anonymous_id="crawler", user_id="x").model_copy(update={"is_bot": True})
+    bot = msgspec.structs.replace(tp("bot", 0, anonymous_id="crawler", user_id="x"), is_bot=True)
     net.touch(bot, tp("nobody", 1))
     net.drain()
     assert net.routed == {"bot": "anon:crawler", "nobody": "event:nobody"}

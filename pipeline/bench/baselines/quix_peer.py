@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from quixstreams import Application, State, message_context
 from quixstreams.models import TopicConfig
 
@@ -62,11 +63,11 @@ class Peer:
             self._processed()
             return None
         customer = anchor_key(result.identities) or f"event:{result.event_id}"
-        return {"customer": customer, "touchpoint": result.model_dump(mode="json")}
+        return {"customer": customer, "touchpoint": msgspec.to_builtins(result)}
 
     def sessionize(self, value: dict[str, Any], state: State[Any, Any]) -> list[dict[str, Any]]:
         # (customer, Touchpoint) -> stage moves, with the customer's state updated
-        touchpoint = Touchpoint.model_validate(value["touchpoint"])
+        touchpoint = msgspec.convert(value["touchpoint"], Touchpoint)
         at = touchpoint.event_time.timestamp()
         journey: dict[str, Any] = state.get("journey") or {"purchases": 0, "stage": None}
         last = journey.get("last")
