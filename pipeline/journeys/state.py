@@ -14,7 +14,7 @@ from schemas.outputs import JourneySnapshot, SessionRecord, SessionStatus
 from schemas.touchpoint import Touchpoint
 
 
-class PathStep(msgspec.Struct, kw_only=True, omit_defaults=True):
+class PathStep(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):
     """One step of a customer's recent path, kept for attribution."""
 
     event_id: str
@@ -27,7 +27,7 @@ class PathStep(msgspec.Struct, kw_only=True, omit_defaults=True):
     revenue: Decimal | None = None
 
 
-class SessionState(msgspec.Struct, kw_only=True, omit_defaults=True):
+class SessionState(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):
     """A session being built (or one recently closed, kept for late touchpoints)."""
 
     session_id: str
@@ -90,7 +90,7 @@ def session_id(customer_id: str, entry_event_id: str) -> str:
     return hashlib.blake2b(f"{customer_id}|{entry_event_id}".encode(), digest_size=10).hexdigest()
 
 
-class CustomerState(msgspec.Struct, kw_only=True, omit_defaults=True):
+class CustomerState(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):
     """Everything the engine knows about one customer."""
 
     customer_id: str
