@@ -109,10 +109,11 @@ class Touchpoint(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     def __post_init__(self) -> None:
         for name in ("event_time", "received_at"):
             value = getattr(self, name)
+            if value.tzinfo is UTC:
+                continue
             if value.utcoffset() is None:
                 raise ValueError(f"{name}: a time without a timezone")
-            if value.tzinfo is not UTC:
-                msgspec.structs.force_setattr(self, name, value.astimezone(UTC))
+            msgspec.structs.force_setattr(self, name, value.astimezone(UTC))
         if any(len(value) > MAX_PROPERTY_VALUE for value in self.properties.values()):
             cut = {key: value[:MAX_PROPERTY_VALUE] for key, value in self.properties.items()}
             msgspec.structs.force_setattr(self, "properties", cut)
