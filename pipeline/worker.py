@@ -6,7 +6,6 @@ Usage:
 
 from __future__ import annotations
 
-import gc
 import logging
 
 import faust
@@ -16,6 +15,7 @@ from pipeline.app import create_app
 from pipeline.clickhouse.client import connect
 from pipeline.clickhouse.migrations import migrate, publish_stage_model
 from pipeline.faust_drain import install_fast_drain
+from pipeline.gc_tuning import tune_garbage_collector
 from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.journeys.stages import load_stage_model
 from pipeline.kafka_admin import ensure_topics
@@ -102,15 +102,3 @@ def run_worker(settings: Settings, summary_every: float | None = None) -> None:
             raise
     finally:
         client.close()
-
-
-def tune_garbage_collector(threshold: int) -> None:
-    """Collect less often: the worker allocates a few objects per event and frees them
-    at once (reference counting does), while each pass of the collector walks every
-    young container; what start-up made (modules, the app, the clients) is frozen out of
-    every pass. With `threshold` 0, Python's defaults stay."""
-    if threshold:
-        gc.collect()
-        gc.freeze()
-        _, older, oldest = gc.get_threshold()
-        gc.set_threshold(threshold, older, oldest)

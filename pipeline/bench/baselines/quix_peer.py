@@ -28,6 +28,7 @@ from quixstreams import Application, State, message_context
 from quixstreams.models import TopicConfig
 
 from pipeline.bench.baselines.progress import Progress, arguments
+from pipeline.gc_tuning import tune_garbage_collector
 from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.ingest.normalize import Limits, Normalizer, RawRecord, normalize_safely
 from pipeline.ingest.pii import PiiHasher
@@ -136,6 +137,7 @@ def main() -> None:
         on_message_processed=stop_when_done,
     )
     build(app, args.topics.split(","), peer, args.group, args.partitions)
+    tune_garbage_collector(settings.worker.gc_threshold)  # as the pipeline's worker does
     app.run()
 
 
