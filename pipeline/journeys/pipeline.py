@@ -239,7 +239,7 @@ class PartitionPipeline:
             if self._owner(apply) != self.partition and is_live(touchpoint, self.config.engine):
                 # Its customer lives on another partition, one flush away: a provisional
                 # row now, placed in its session there.
-                self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(unplaced)])
+                self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(unplaced, rows.UNPLACED)])
             self._later(apply, wall)
         self._resolution(out, wall)
 
@@ -255,7 +255,8 @@ class PartitionPipeline:
     def _engine_out(
         self, out: Outputs, customer_id: str | None, wall: float, hops: int = 0
     ) -> None:
-        self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(t) for t in out.provisional])
+        provisional = [rows.touchpoint_row(t, rows.PROVISIONAL) for t in out.provisional]
+        self._rows(rows.TOUCHPOINTS, provisional)
         self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(t) for t in out.touchpoints])
         self._rows(rows.SESSIONS, [rows.session_row(s) for s in out.sessions])
         self._rows(rows.TRANSITIONS, [rows.transition_row(t) for t in out.transitions])
