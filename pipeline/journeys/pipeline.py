@@ -228,18 +228,16 @@ class PartitionPipeline:
     def _resolve(self, touchpoint: Touchpoint, wall: float) -> None:
         out = self.resolver.on_touchpoint(touchpoint)
         assert out.customer_id is not None
-        unplaced = EnrichedTouchpoint(
-            touchpoint=touchpoint, customer_id=out.customer_id, session_id=None, stage=None,
-            sequence=0,
-        )  # fmt: skip
+        customer_id = out.customer_id
         if touchpoint.is_bot:  # crawlers are stored, but stay out of journeys
-            self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(unplaced)])
+            self._rows(rows.TOUCHPOINTS, [_unplaced_row(touchpoint, customer_id, rows.FINAL)])
         else:
-            apply = Apply(customer_id=out.customer_id, touchpoint=touchpoint)
+            apply = Apply(customer_id=customer_id, touchpoint=touchpoint)
             if self._owner(apply) != self.partition and is_live(touchpoint, self.config.engine):
                 # Its customer lives on another partition, one flush away: a provisional
                 # row now, placed in its session there.
-                self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(unplaced, rows.UNPLACED)])
+                unplaced = _unplaced_row(touchpoint, customer_id, rows.UNPLACED)
+                self._rows(rows.TOUCHPOINTS, [unplaced])
             self._later(apply, wall)
         self._resolution(out, wall)
 
@@ -298,6 +296,14 @@ class PartitionPipeline:
     def _rows(self, table: str, made: list[tuple[object, ...]]) -> None:
         if made:
             self.pending.rows.setdefault(table, []).extend(made)
+
+
+def _unplaced_row(touchpoint: Touchpoint, customer_id: str, version: int) -> tuple[object, ...]:
+    """A touchpoint's row outside any session: a bot's (final), or one not placed yet."""
+    placed = EnrichedTouchpoint(
+        touchpoint=touchpoint, customer_id=customer_id, session_id=None, stage=None, sequence=0
+    )
+    return rows.touchpoint_row(placed, version)
 
 
 def _key_of(item: Item) -> str:
