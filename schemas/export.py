@@ -12,7 +12,6 @@ import importlib
 import json
 from pathlib import Path
 
-import msgspec
 from pydantic import BaseModel
 
 from schemas.raw import module_name
@@ -21,12 +20,9 @@ from schemas.touchpoint import Channel, Touchpoint
 JSON_DIR = Path(__file__).resolve().parent / "json"
 
 
-Contract = type[BaseModel] | type[msgspec.Struct]
-
-
-def contracts() -> dict[str, Contract]:
+def contracts() -> dict[str, type[BaseModel]]:
     """Every published contract by file stem: each channel's raw event, and the touchpoint."""
-    found: dict[str, Contract] = {}
+    found: dict[str, type[BaseModel]] = {}
     for channel in Channel:
         module = importlib.import_module(f"schemas.raw.{module_name(channel.value)}")
         found[channel.value] = getattr(module, f"{channel.value.capitalize()}Event")
@@ -34,12 +30,9 @@ def contracts() -> dict[str, Contract]:
     return found
 
 
-def render(model: Contract) -> str:
+def render(model: type[BaseModel]) -> str:
     """A model's JSON Schema as stable, reviewable text (field names as sent on the wire)."""
-    if issubclass(model, BaseModel):
-        schema = model.model_json_schema(by_alias=True, mode="validation")
-    else:
-        schema = msgspec.json.schema(model)
+    schema = model.model_json_schema(by_alias=True, mode="validation")
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import msgspec
-
 from schemas.touchpoint import Identities, Touchpoint
 from tests.factories import touchpoint
 
@@ -142,6 +140,6 @@ IDENTIFIER_KEYS = {
 def seed_journey_identified() -> list[Touchpoint]:
     """The seed journey with the identifiers each channel really has (no user id on most)."""
     return [
-        msgspec.structs.replace(t, identities=Identities(**IDENTIFIERS_BY_EVENT[t.event_id]))
+        t.model_copy(update={"identities": Identities(**IDENTIFIERS_BY_EVENT[t.event_id])})
         for t in seed_journey()
     ]

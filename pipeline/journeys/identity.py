@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import msgspec
+from pydantic import BaseModel, ConfigDict
 
 from schemas.touchpoint import Identities
 
@@ -64,9 +64,11 @@ def unidentified_customer(event_id: str) -> str:
     return f"event:{event_id}"
 
 
-class CustomerRef(msgspec.Struct, frozen=True):
+class CustomerRef(BaseModel):
     """A customer: its id and when it was born (the event time of the touchpoint that
     named it). Older customers win merges; ties go to the smaller id."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: str
     born: datetime

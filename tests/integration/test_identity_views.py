@@ -11,7 +11,6 @@ import asyncio
 import threading
 from datetime import datetime
 
-import msgspec
 import pytest
 from clickhouse_connect.driver.client import Client
 
@@ -35,8 +34,8 @@ def split_outputs() -> Outputs:
     parts = {LAPTOP: events[:11], PHONE: events[11:16], ACCOUNT: events[16:]}
     out = Outputs()
     for customer, part in parts.items():
-        keyed = [msgspec.structs.replace(t, identities=msgspec.structs.replace(
-            t.identities, user_id=customer)) for t in part]  # fmt: skip
+        keyed = [t.model_copy(update={"identities": t.identities.model_copy(
+            update={"user_id": customer})}) for t in part]  # fmt: skip
         done, _ = run(keyed)
         out.extend(done)
     return out

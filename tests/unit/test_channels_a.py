@@ -11,7 +11,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any, get_args
 
-import msgspec
 import pytest
 from pydantic import BaseModel
 
@@ -141,7 +140,7 @@ def test_the_valid_events_normalise(channel: Channel) -> None:
     result = normalise(channel, VALID[channel])
     assert isinstance(result, Touchpoint), getattr(result, "error_message", result)
     assert result.event_id.startswith(f"{channel}:")
-    dumped = msgspec.json.encode(result).decode()
+    dumped = result.model_dump_json()
     for secret in PERSONAL:
         assert secret not in dumped
 
