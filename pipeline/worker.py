@@ -15,6 +15,7 @@ from pipeline.app import create_app
 from pipeline.clickhouse.client import connect
 from pipeline.clickhouse.migrations import migrate, publish_stage_model
 from pipeline.faust_drain import install_fast_drain
+from pipeline.faust_recovery import install_reseek_after_recovery
 from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.journeys.stages import load_stage_model
 from pipeline.kafka_admin import ensure_topics
@@ -61,6 +62,7 @@ def changelog_topics(app: faust.App) -> dict[str, tuple[int, dict[str, str]]]:
 def run_worker(settings: Settings, summary_every: float | None = None) -> None:
     """Start the worker and block until it is told to stop; with `summary_every`, print
     a live summary that often (seconds)."""
+    install_reseek_after_recovery()
     if settings.worker.fast_drain:
         install_fast_drain()
     stage_model = load_stage_model(settings.stages.model_file, KNOWN_ACTIONS)
