@@ -232,6 +232,13 @@ class WorkerSettings(BaseSettings):
         description="JOURNEYS_WORKER_FAST_DRAIN: hand fetched records to the agent without "
         "Faust's per-record futures (pipeline/faust_drain.py; false: Faust's own loop).",
     )
+    gc_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description="JOURNEYS_WORKER_GC_THRESHOLD: allocations between the garbage "
+        "collector's young-generation passes (Python's default is 700; 0 keeps it). Objects "
+        "made at start-up are frozen out of every pass.",
+    )
 
 
 class SessionSettings(BaseSettings):

@@ -16,6 +16,7 @@ from pipeline.clickhouse.client import connect
 from pipeline.clickhouse.migrations import migrate, publish_stage_model
 from pipeline.faust_drain import install_fast_drain
 from pipeline.faust_recovery import install_reseek_after_recovery
+from pipeline.gc_tuning import tune_garbage_collector
 from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.journeys.stages import load_stage_model
 from pipeline.kafka_admin import ensure_topics
@@ -91,6 +92,7 @@ def run_worker(settings: Settings, summary_every: float | None = None) -> None:
         quiet=True,
         redirect_stdouts=False,  # the live summary is printed, not logged as a warning
     )
+    tune_garbage_collector(settings.worker.gc_threshold)
     # Faust's start-up spinner sets the root logger to DEBUG (it spins on every record)
     # when the level is WARNING or above: every debug call in aiokafka and Faust then
     # builds a log record, about a tenth of the worker's CPU in a profile.

@@ -12,6 +12,7 @@ import importlib
 import json
 from pathlib import Path
 
+import msgspec
 from pydantic import BaseModel
 
 from schemas.raw import module_name
@@ -20,9 +21,12 @@ from schemas.touchpoint import Channel, Touchpoint
 JSON_DIR = Path(__file__).resolve().parent / "json"
 
 
-def contracts() -> dict[str, type[BaseModel]]:
+Contract = type[BaseModel] | type[msgspec.Struct]
+
+
+def contracts() -> dict[str, Contract]:
     """Every published contract by file stem: each channel's raw event, and the touchpoint."""
-    found: dict[str, type[BaseModel]] = {}
+    found: dict[str, Contract] = {}
     for channel in Channel:
         module = importlib.import_module(f"schemas.raw.{module_name(channel.value)}")
         found[channel.value] = getattr(module, f"{channel.value.capitalize()}Event")
@@ -30,9 +34,12 @@ def contracts() -> dict[str, type[BaseModel]]:
     return found
 
 
-def render(model: type[BaseModel]) -> str:
+def render(model: Contract) -> str:
     """A model's JSON Schema as stable, reviewable text (field names as sent on the wire)."""
-    schema = model.model_json_schema(by_alias=True, mode="validation")
+    if issubclass(model, BaseModel):
+        schema = model.model_json_schema(by_alias=True, mode="validation")
+    else:
+        schema = msgspec.json.schema(model)
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 

@@ -1,41 +1,52 @@
-"""What the journey engine emits: enriched touchpoints, session versions, stage transitions
-and customer journey snapshots. Each has its own topic and ClickHouse table."""
+"""What the pipeline emits, one kind per ClickHouse table.
+
+The journey engine's outputs (enriched touchpoints, session versions, stage transitions,
+journey snapshots) are msgspec structs: built many times per event by trusted code, so
+they are not validated again. Alerts and identity records are pydantic models."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from schemas.touchpoint import Touchpoint, UtcDatetime
+from schemas.touchpoint import Touchpoint
+
+#: A timezone-aware instant, normalised to UTC (in the pydantic records below).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda value: value.astimezone(UTC))]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 SessionStatus = Literal["opened", "updated", "closed"]
 
 
-class EnrichedTouchpoint(Touchpoint):
+class EnrichedTouchpoint(msgspec.Struct, frozen=True, kw_only=True):
     """A touchpoint placed in its customer's journey (table touchpoints)."""
 
+    touchpoint: Touchpoint
     customer_id: str
     session_id: str | None  # None for bot traffic, which stays out of journeys
     stage: str | None  # the stage its rule gave it, None when no rule matched
     sequence: int  # 1, 2, 3 ... per customer in event-time order (0 for bots)
     is_late: bool = False  # arrived after the watermark had passed its time
 
+    @property
+    def event_id(self) -> str:
+        return self.touchpoint.event_id
 
-class SessionRecord(BaseModel):
+
+class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     """One version of a session (table sessions); the highest version wins."""
-
-    model_config = _FROZEN
 
     session_id: str
     customer_id: str
-    version: int = Field(ge=1)
+    version: int  # 1, 2, 3 ...
     status: SessionStatus
-    started_at: UtcDatetime
-    ended_at: UtcDatetime  # the last touchpoint so far
+    started_at: datetime  # UTC
+    ended_at: datetime  # the last touchpoint so far
     duration_seconds: float
     touchpoints: int
     channels: list[str]  # distinct, in order of first appearance
@@ -43,7 +54,7 @@ class SessionRecord(BaseModel):
     entry_channel: str
     entry_campaign: str | None  # the entry touchpoint's campaign name or id
     entry_source: str | None  # ... and its utm source
-    segment: str | None = None  # the entry touchpoint's `segment` property (persona)
+    segment: str | None  # the entry touchpoint's `segment` property (persona)
     exit_event_id: str
     exit_channel: str
     stage_at_start: str | None  # the customer's stage before the session
@@ -56,10 +67,8 @@ class SessionRecord(BaseModel):
     is_late: bool = False  # this version exists because a late touchpoint arrived
 
 
-class StageTransition(BaseModel):
-    """A customer's move in the stage model (topic journeys.transitions)."""
-
-    model_config = _FROZEN
+class StageTransition(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer's move in the stage model (table stage_transitions)."""
 
     transition_id: str
     customer_id: str
@@ -67,7 +76,7 @@ class StageTransition(BaseModel):
     kind: Literal["entered", "advanced", "dropped_off"]
     from_stage: str | None  # None when entering the first stage ever reached
     to_stage: str  # for dropped_off: the stage the customer dropped off at
-    event_time: UtcDatetime  # of the touchpoint; for dropped_off, when the session ended
+    event_time: datetime  # of the touchpoint; for dropped_off, when the session ended
     seconds_since_previous: float | None  # since from_stage was first reached
     event_id: str  # the touchpoint that caused it (the session's exit for dropped_off)
     channel: str
@@ -76,24 +85,22 @@ class StageTransition(BaseModel):
     is_late: bool = False
 
 
-class JourneySnapshot(BaseModel):
-    """A customer's journey so far (topic journeys.customers); the highest version wins."""
-
-    model_config = _FROZEN
+class JourneySnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer's journey so far (table customer_journeys); the highest version wins."""
 
     customer_id: str
-    version: int = Field(ge=1)
+    version: int  # 1, 2, 3 ...
     stage: str | None
-    first_reached: dict[str, UtcDatetime]  # stage -> when it was first reached
+    first_reached: dict[str, datetime]  # stage -> when it was first reached
     sessions: int
     touchpoints: int
     purchases: int
     revenue: Decimal
     first_event_id: str
-    first_seen: UtcDatetime
+    first_seen: datetime
     first_channel: str
     last_event_id: str
-    last_seen: UtcDatetime
+    last_seen: datetime
     last_channel: str
 
 

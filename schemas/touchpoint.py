@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+import msgspec
 
 #: Upper bounds that keep a touchpoint small on the wire and in state.
 MAX_PROPERTIES = 32
@@ -41,20 +41,8 @@ class Channel(StrEnum):
     IMPORT = "import"
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-#: A timezone-aware instant, normalised to UTC.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
-
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
-
-
-class Identities(BaseModel):
+class Identities(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Every identifier the event carried; personal ones only as keyed hashes."""
-
-    model_config = _FROZEN
 
     anonymous_id: str | None = None  # cookie or anonymous visitor id
     user_id: str | None = None  # the brand's customer/account id
@@ -65,13 +53,12 @@ class Identities(BaseModel):
 
     def present(self) -> dict[str, str]:
         """The identifiers that are set, by name."""
-        return {name: value for name, value in self if value is not None}
+        found = ((name, getattr(self, name)) for name in self.__struct_fields__)
+        return {name: value for name, value in found if value is not None}
 
 
-class Campaign(BaseModel):
+class Campaign(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Where a touchpoint came from, in UTM terms plus platform ids."""
-
-    model_config = _FROZEN
 
     source: str | None = None  # utm_source, e.g. instagram, google, newsletter
     medium: str | None = None  # utm_medium, e.g. paid_social, cpc, email
@@ -83,39 +70,56 @@ class Campaign(BaseModel):
     ad_id: str | None = None
 
 
-class RawRef(BaseModel):
+class RawRef(msgspec.Struct, frozen=True):
     """Where the raw record sits in Kafka, for tracing a touchpoint back."""
-
-    model_config = _FROZEN
 
     topic: str
     partition: int
     offset: int
 
 
-def _bounded(properties: dict[str, str]) -> dict[str, str]:
-    if len(properties) > MAX_PROPERTIES:
-        raise ValueError(f"at most {MAX_PROPERTIES} properties")
-    return {key: value[:MAX_PROPERTY_VALUE] for key, value in properties.items()}
+#: A timezone-aware instant (normalised to UTC when a touchpoint is built).
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class Touchpoint(BaseModel):
-    """One interaction of one (possibly still anonymous) person with the brand."""
+class Touchpoint(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One interaction of one (possibly still anonymous) person with the brand.
 
-    model_config = _FROZEN
+    A msgspec struct: the normaliser builds it with `checked` (types and constraints
+    enforced); trusted code builds it directly. Either way the times become UTC and
+    property values are cut to `MAX_PROPERTY_VALUE`.
+    """
 
-    event_id: str = Field(min_length=1, max_length=200)
-    event_time: UtcDatetime  # when it happened, by the channel's clock
-    received_at: UtcDatetime  # when the pipeline read it
+    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    event_time: AwareDatetime  # when it happened, by the channel's clock
+    received_at: AwareDatetime  # when the pipeline read it
     channel: Channel
     platform: str  # the emitting system: instagram, website, sendgrid, shopify, pos, ...
     action: str  # canonical action, e.g. ad_click, product_view, order_placed
     identities: Identities
     campaign: Campaign | None = None
     revenue: Decimal | None = None  # positive for orders, negative for refunds
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    currency: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")] | None = None
     score: float | None = None  # a rating, NPS or CSAT answer as given
-    sentiment: float | None = Field(default=None, ge=-1, le=1)  # -1 negative .. +1 positive
+    sentiment: Annotated[float, msgspec.Meta(ge=-1, le=1)] | None = None  # -1 .. +1
     is_bot: bool = False  # flagged crawler/bot traffic: stored, kept out of journeys
-    properties: Annotated[dict[str, str], AfterValidator(_bounded)] = Field(default_factory=dict)
+    properties: Annotated[dict[str, str], msgspec.Meta(max_length=MAX_PROPERTIES)] = {}
     raw: RawRef
+
+    def __post_init__(self) -> None:
+        for name in ("event_time", "received_at"):
+            value = getattr(self, name)
+            if value.tzinfo is UTC:
+                continue
+            if value.utcoffset() is None:
+                raise ValueError(f"{name}: a time without a timezone")
+            msgspec.structs.force_setattr(self, name, value.astimezone(UTC))
+        if any(len(value) > MAX_PROPERTY_VALUE for value in self.properties.values()):
+            cut = {key: value[:MAX_PROPERTY_VALUE] for key, value in self.properties.items()}
+            msgspec.structs.force_setattr(self, "properties", cut)
+
+    @classmethod
+    def checked(cls, **fields: Any) -> Touchpoint:
+        """A touchpoint from untrusted fields: every type and constraint checked
+        (`msgspec.ValidationError`, a ValueError, names the field)."""
+        return msgspec.convert(fields, cls)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
+
 from schemas.touchpoint import Identities, Touchpoint
 from tests.factories import touchpoint
 
@@ -140,6 +142,6 @@ IDENTIFIER_KEYS = {
 def seed_journey_identified() -> list[Touchpoint]:
     """The seed journey with the identifiers each channel really has (no user id on most)."""
     return [
-        t.model_copy(update={"identities": Identities(**IDENTIFIERS_BY_EVENT[t.event_id])})
+        msgspec.structs.replace(t, identities=Identities(**IDENTIFIERS_BY_EVENT[t.event_id]))
         for t in seed_journey()
     ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+import msgspec
 from crawlerdetect import CrawlerDetect
 from pydantic import ValidationError
 
@@ -98,6 +99,9 @@ class Normalizer:
             return self._touchpoint(channel, record, received_at)
         except ValidationError as error:
             message = f"{error.title}: {describe(error)}"
+            return self.dead(record, "ValidationError", message, received_at)
+        except msgspec.ValidationError as error:  # the touchpoint a mapper made
+            message = f"Touchpoint: {error}"
             return self.dead(record, "ValidationError", message, received_at)
         except (RejectedRecord, InvalidPersonalData) as error:
             return self.dead(record, type(error).__name__, str(error), received_at)

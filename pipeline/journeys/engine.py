@@ -117,7 +117,7 @@ def receive(
     keys = [(t.event_time, t.event_id) for t in state.pending]
     index = bisect.bisect(keys, (touchpoint.event_time, touchpoint.event_id))
     state.pending.insert(index, touchpoint)
-    out.extend(advance(state, watermark, config))
+    advance(state, watermark, config, out)
     if (
         config.provisional
         and touchpoint.received_at - touchpoint.event_time <= config.allowed_lateness
@@ -138,8 +138,8 @@ def _provisional(
         and when - session.ended_at <= config.inactivity_gap
         and when - session.started_at <= config.max_length
     )
-    return EnrichedTouchpoint.model_construct(
-        **touchpoint.__dict__,
+    return EnrichedTouchpoint(
+        touchpoint=touchpoint,
         customer_id=state.customer_id,
         session_id=session.session_id
         if session is not None and extends
@@ -150,9 +150,12 @@ def _provisional(
     )
 
 
-def advance(state: CustomerState, watermark: datetime, config: EngineConfig) -> Outputs:
-    """Apply pending touchpoints the watermark has passed; close a session it has ended."""
-    out = Outputs()
+def advance(
+    state: CustomerState, watermark: datetime, config: EngineConfig, out: Outputs | None = None
+) -> Outputs:
+    """Apply pending touchpoints the watermark has passed; close a session it has ended
+    (what that emits is added to `out`, a new Outputs by default, and returned)."""
+    out = Outputs() if out is None else out
     while state.pending and state.pending[0].event_time <= watermark:
         touchpoint = state.pending.pop(0)
         _remember(state, touchpoint.event_id, config)
@@ -445,7 +448,7 @@ def _enriched(
     is_late: bool,
 ) -> EnrichedTouchpoint:
     return EnrichedTouchpoint(
-        **dict(touchpoint),
+        touchpoint=touchpoint,
         customer_id=state.customer_id,
         session_id=session.session_id,
         stage=stage,

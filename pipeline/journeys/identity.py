@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+import msgspec
 
 from schemas.touchpoint import Identities
 
@@ -64,11 +64,9 @@ def unidentified_customer(event_id: str) -> str:
     return f"event:{event_id}"
 
 
-class CustomerRef(BaseModel):
+class CustomerRef(msgspec.Struct, frozen=True):
     """A customer: its id and when it was born (the event time of the touchpoint that
     named it). Older customers win merges; ties go to the smaller id."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     born: datetime

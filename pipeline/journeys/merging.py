@@ -20,29 +20,20 @@ every touchpoint:
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+import msgspec
 
 from pipeline.journeys.engine import EngineConfig, Outputs, settle_session
 from pipeline.journeys.identity import CustomerRef
-from pipeline.journeys.resolution import EngineMerge
 from pipeline.journeys.state import CustomerState, PathStep, SessionState
 
 
-class Absorb(BaseModel):
+class Absorb(msgspec.Struct, frozen=True, kw_only=True, tag="ab"):
     """For the engine (keyed by the winner): take `state`, a merged customer's journey."""
 
-    model_config = ConfigDict(frozen=True)
-
-    kind: Literal["absorb"] = "absorb"
     winner: CustomerRef
     state: CustomerState
     hops: int = 0  # times it was passed on to a winner's own winner
-
-
-EngineMessage = Annotated[EngineMerge | Absorb, Field(discriminator="kind")]
-ENGINE_MESSAGE: TypeAdapter[EngineMerge | Absorb] = TypeAdapter(EngineMessage)
 
 
 def absorb(winner: CustomerState, loser: CustomerState, config: EngineConfig) -> Outputs:

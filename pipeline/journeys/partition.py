@@ -178,7 +178,7 @@ class JourneyPartition:
         out = receive(state, touchpoint, watermark, self.config)
         self.store.put(state)
         self._schedule(state)
-        out.extend(self._run_due(watermark))
+        self._run_due(watermark, out)
         self._count(out)
         return out
 
@@ -216,18 +216,18 @@ class JourneyPartition:
             self.clock.observe(RESTORED, latest, wall)
         watermark = self.clock.watermark(wall)
         if watermark is not None:
-            out.extend(advance(state, watermark, self.config))
+            advance(state, watermark, self.config, out)
         self.store.put(state)
         self._schedule(state)
         if watermark is not None:
-            out.extend(self._run_due(watermark))
+            self._run_due(watermark, out)
         self._count(out)
         return out
 
     def on_tick(self, wall: float) -> Outputs:
         """Advance by the clock alone; report window counts (every tick, as a heartbeat)."""
         watermark = self.clock.watermark(wall)
-        out = Outputs() if watermark is None else self._run_due(watermark)
+        out = Outputs() if watermark is None else self._run_due(watermark, Outputs())
         self._count(out)
         self._report(watermark, out)
         return out
@@ -261,7 +261,7 @@ class JourneyPartition:
         horizon = config.allowed_lateness + config.max_length + config.inactivity_gap
         end = self.clock.max_event_time + horizon
         while self._due and self._due[0][0] <= end:
-            out.extend(self._run_due(end))
+            self._run_due(end, out)
         self._count(out)
         self._report(end + max(self._window_sizes(), default=timedelta(0)), out)
         return out
@@ -278,8 +278,8 @@ class JourneyPartition:
             self._scheduled[customer_id] = when
             heapq.heappush(self._due, (when, customer_id))
 
-    def _run_due(self, watermark: datetime) -> Outputs:
-        out = Outputs()
+    def _run_due(self, watermark: datetime, out: Outputs) -> Outputs:
+        """Advance the customers the watermark has made due (into `out`, returned)."""
         handled = 0
         while self._due and self._due[0][0] <= watermark and handled < self.budget:
             when, customer_id = heapq.heappop(self._due)
@@ -290,13 +290,12 @@ class JourneyPartition:
             if state is None:
                 continue
             handled += 1
-            stepped = advance(state, watermark, self.config)
+            advance(state, watermark, self.config, out)
             if evictable(state, watermark, self.config):
                 self.store.delete(customer_id)
             else:
                 self.store.put(state)
                 self._schedule(state)
-            out.extend(stepped)
         return out
 
 

@@ -30,14 +30,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Literal
 
-import orjson
+import msgspec
 from aiokafka.partitioner import murmur2
-from pydantic import BaseModel, ConfigDict
 
 from pipeline.ingest.deadletters import DeadLetter
 from pipeline.ingest.normalize import Normalizer, RawRecord, normalize_safely
+from pipeline.journeys import codec
 from pipeline.journeys.engine import EngineConfig, Outputs
 from pipeline.journeys.identity import anchor_key
 from pipeline.journeys.merging import Absorb
@@ -58,50 +57,39 @@ from pipeline.sink import rows
 from schemas.outputs import EnrichedTouchpoint
 from schemas.touchpoint import Channel, Touchpoint
 
-_FROZEN = ConfigDict(frozen=True)
 log = logging.getLogger(__name__)
 
 #: Most times a touchpoint or a journey is passed on from a merged customer to its winner.
 MAX_HOPS = 16
 
 
-class Resolve(BaseModel):
+class Resolve(msgspec.Struct, frozen=True, tag="r"):
     """A touchpoint on its way to identity resolution (keyed by its anchor)."""
 
-    model_config = _FROZEN
-    kind: Literal["resolve"] = "resolve"
     touchpoint: Touchpoint
 
 
-class Apply(BaseModel):
+class Apply(msgspec.Struct, frozen=True, kw_only=True, tag="a"):
     """A touchpoint for the journey engine (keyed by its customer)."""
 
-    model_config = _FROZEN
-    kind: Literal["apply"] = "apply"
     customer_id: str
     touchpoint: Touchpoint
     hops: int = 0  # times it was forwarded from a merged customer to its winner
 
 
+#: Every kind of work item; each names itself on the wire with its struct's tag.
 Item = Resolve | Apply | Claim | Merge | Repoint | EngineMerge | Absorb
 
-
-#: Each kind of work item and its tag on the wire (EngineMerge and Merge share the
-#: pydantic discriminator "merge", so envelopes carry tags of their own).
-_KINDS: dict[str, type[Item]] = {
-    "r": Resolve, "a": Apply, "c": Claim, "m": Merge, "p": Repoint, "em": EngineMerge,
-    "ab": Absorb,
-}  # fmt: skip
-_TAG_OF = {kind: tag for tag, kind in _KINDS.items()}
+_ENVELOPE = codec.decoder(list[Item])
 
 
 def encode_envelope(items: list[Item]) -> bytes:
     """One internal record carrying `items` (in order) to one partition."""
-    return orjson.dumps([[_TAG_OF[type(item)], item.model_dump(mode="json")] for item in items])
+    return codec.encode(items)
 
 
 def decode_envelope(value: bytes) -> list[Item]:
-    return [_KINDS[tag].model_validate(body) for tag, body in orjson.loads(value)]
+    return _ENVELOPE.decode(value)
 
 
 class Router:
@@ -242,7 +230,7 @@ class PartitionPipeline:
         assert out.customer_id is not None
         if touchpoint.is_bot:  # crawlers are stored, but stay out of journeys
             enriched = EnrichedTouchpoint(
-                **dict(touchpoint), customer_id=out.customer_id, session_id=None, stage=None,
+                touchpoint=touchpoint, customer_id=out.customer_id, session_id=None, stage=None,
                 sequence=0,
             )  # fmt: skip
             self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(enriched)])

@@ -29,12 +29,13 @@ The rules (docs/identity.md has the reasoning):
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Literal, Protocol
+from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+import msgspec
 
 from pipeline.journeys.identity import (
     CustomerRef,
@@ -46,36 +47,26 @@ from pipeline.journeys.identity import (
 from schemas.outputs import CustomerMerge, IdentityLink, IdentityLinkReason, IdentityViolation
 from schemas.touchpoint import Touchpoint
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
 
-
-class Cause(BaseModel):
+class Cause(msgspec.Struct, frozen=True):
     """The touchpoint behind a message, carried along for the records it leads to."""
-
-    model_config = _FROZEN
 
     event_id: str
     event_time: datetime
 
 
-class Claim(BaseModel):
+class Claim(msgspec.Struct, frozen=True, tag="c"):
     """`key` belongs to `customer`: it was seen with `via`, which belongs to `customer`."""
 
-    model_config = _FROZEN
-
-    kind: Literal["claim"] = "claim"
     key: str
     customer: CustomerRef
     via: str
     cause: Cause
 
 
-class Merge(BaseModel):
+class Merge(msgspec.Struct, frozen=True, tag="m"):
     """Customer `loser` is customer `winner` (keyed by the loser: its root handles it)."""
 
-    model_config = _FROZEN
-
-    kind: Literal["merge"] = "merge"
     loser: CustomerRef
     winner: CustomerRef
     identifier: str  # where the two met
@@ -87,33 +78,26 @@ class Merge(BaseModel):
         return self.loser.id
 
 
-class Repoint(BaseModel):
+class Repoint(msgspec.Struct, frozen=True, tag="p"):
     """`key` pointed to `old`, which has merged into `new`: follow it (path compression)."""
 
-    model_config = _FROZEN
-
-    kind: Literal["repoint"] = "repoint"
     key: str
     old: str
     new: CustomerRef
     cause: Cause
 
 
-LinkMessage = Annotated[Claim | Merge | Repoint, Field(discriminator="kind")]
-LINK_MESSAGE: TypeAdapter[Claim | Merge | Repoint] = TypeAdapter(LinkMessage)
+LinkMessage = Claim | Merge | Repoint
 
 
-class EngineMerge(BaseModel):
+class EngineMerge(msgspec.Struct, frozen=True, tag="em"):
     """For the journey engine (keyed by the loser): move the loser's journey to the winner."""
 
-    model_config = _FROZEN
-
-    kind: Literal["merge"] = "merge"
     loser: CustomerRef
     winner: CustomerRef
 
 
-class IdentifierRecord(BaseModel):
+class IdentifierRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     """What resolution knows about one identifier."""
 
     key: str
@@ -121,8 +105,8 @@ class IdentifierRecord(BaseModel):
     version: int = 1  # grows with every change of `customer`
     root: bool = False  # this identifier named a customer: its id is this key
     merged_into: CustomerRef | None = None  # roots only: set once, by the first merge
-    partners: dict[str, list[str]] = Field(default_factory=dict)  # linked keys, by type
-    displaced: list[CustomerRef] = Field(default_factory=list)  # losers of merges met here
+    partners: dict[str, list[str]] = {}  # linked keys, by type
+    displaced: list[CustomerRef] = []  # losers of merges met here
 
 
 class IdentityStore(Protocol):
@@ -142,7 +126,7 @@ class DictIdentities:
         return self.records.get(key)
 
     def put(self, record: IdentifierRecord) -> None:
-        self.records[record.key] = record.model_copy(deep=True)
+        self.records[record.key] = copy.deepcopy(record)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""What the journey engine keeps per customer (a Faust table value, JSON on the wire)."""
+"""What the journey engine keeps per customer (msgspec structs: cheap to build and
+change, JSON at rest through `pipeline.journeys.codec`)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ import hashlib
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
+import msgspec
 
 from pipeline.journeys.identity import CustomerRef
 from schemas.outputs import JourneySnapshot, SessionRecord, SessionStatus
 from schemas.touchpoint import Touchpoint
 
 
-class PathStep(BaseModel):
+class PathStep(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):
     """One step of a customer's recent path, kept for attribution."""
 
     event_id: str
@@ -26,7 +27,7 @@ class PathStep(BaseModel):
     revenue: Decimal | None = None
 
 
-class SessionState(BaseModel):
+class SessionState(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):
     """A session being built (or one recently closed, kept for late touchpoints)."""
 
     session_id: str
@@ -35,7 +36,7 @@ class SessionState(BaseModel):
     started_at: datetime
     ended_at: datetime
     touchpoints: int = 0
-    channels: list[str] = Field(default_factory=list)
+    channels: list[str] = []
     entry_event_id: str
     entry_channel: str
     entry_campaign: str | None = None
@@ -45,9 +46,9 @@ class SessionState(BaseModel):
     exit_channel: str
     stage_at_start: str | None = None
     stage_at_end: str | None = None
-    stages_reached: list[str] = Field(default_factory=list)
-    occupied: list[str] = Field(default_factory=list)  # the customer's stages, in order
-    passed: list[str] = Field(default_factory=list)  # set when it closes
+    stages_reached: list[str] = []
+    occupied: list[str] = []  # the customer's stages, in order
+    passed: list[str] = []  # set when it closes
     converted: bool = False
     revenue: Decimal = Decimal(0)
     closed: bool = False
@@ -89,13 +90,13 @@ def session_id(customer_id: str, entry_event_id: str) -> str:
     return hashlib.blake2b(f"{customer_id}|{entry_event_id}".encode(), digest_size=10).hexdigest()
 
 
-class CustomerState(BaseModel):
+class CustomerState(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):
     """Everything the engine knows about one customer."""
 
     customer_id: str
     partition: int = 0
     stage: str | None = None  # the furthest stage reached
-    first_reached: dict[str, datetime] = Field(default_factory=dict)
+    first_reached: dict[str, datetime] = {}
     sessions: int = 0
     touchpoints: int = 0
     purchases: int = 0
@@ -107,12 +108,12 @@ class CustomerState(BaseModel):
     last_event_id: str | None = None
     last_seen: datetime | None = None
     last_channel: str | None = None
-    path: list[PathStep] = Field(default_factory=list)
+    path: list[PathStep] = []
     open: SessionState | None = None
-    recent: list[SessionState] = Field(default_factory=list)  # closed, newest last
-    pending: list[Touchpoint] = Field(default_factory=list)  # on time, not yet released
-    seen: list[str] = Field(default_factory=list)  # recent event ids, for duplicates
-    absorbed: list[str] = Field(default_factory=list)  # customers merged into this one
+    recent: list[SessionState] = []  # closed, newest last
+    pending: list[Touchpoint] = []  # on time, not yet released
+    seen: list[str] = []  # recent event ids, for duplicates
+    absorbed: list[str] = []  # customers merged into this one
     # Set once this customer has merged into another: its touchpoints are forwarded there,
     # and `moved` (its state as it was) is sent again if the merge is redelivered.
     merged_into: CustomerRef | None = None

@@ -4,8 +4,8 @@ changelog record per changed key per flush.
 Every record of partition p lives in one shared mapping (the Faust table's store, so
 that Faust's recovery and standby replicas fill it) under a key that starts with p:
 
-    <p>|c|<customer id>          CustomerState (JSON)
-    <p>|i|<identifier key>       IdentifierRecord (JSON)
+    <p>|c|<customer id>          CustomerState (JSON, pipeline.journeys.codec)
+    <p>|i|<identifier key>       IdentifierRecord (JSON, pipeline.journeys.codec)
     <p>|w|<size>|<start>         one window's partial counts and emitted versions (JSON)
     <p>|meta                     the partition's clock and window progress (JSON)
 
@@ -23,13 +23,14 @@ import json
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel
+import msgspec
 
+from pipeline.journeys import codec
 from pipeline.journeys.resolution import IdentifierRecord
 from pipeline.journeys.state import CustomerState
 
 V = TypeVar("V")
-M = TypeVar("M", bound=BaseModel)
+S = TypeVar("S", bound=msgspec.Struct)
 
 #: What a flush writes: the changelog key and the new value (None: the key is deleted).
 Change = tuple[str, bytes | None]
@@ -93,31 +94,26 @@ class Overlay(Generic[V]):
         return changes
 
 
-class ModelRecords(Generic[M]):
-    """Pydantic records of one kind on one partition, as the pure steps' store: the
-    engine's StateStore (customers) and resolution's IdentityStore (identifiers)."""
+class Records(Generic[S]):
+    """Records of one kind on one partition, as the pure steps' store: the engine's
+    StateStore (customers) and resolution's IdentityStore (identifiers)."""
 
     def __init__(
-        self, data: MutableMapping[str, bytes], prefix: str, model: type[M], key: Callable[[M], str]
+        self, data: MutableMapping[str, bytes], prefix: str, kind: type[S], key: Callable[[S], str]
     ) -> None:
-        self.records = Overlay(
-            data,
-            prefix,
-            model.model_validate_json,
-            lambda record: record.model_dump_json(exclude_defaults=True).encode(),
-        )
+        self.records = Overlay(data, prefix, codec.decoder(kind).decode, codec.encode)
         self.key = key
 
-    def get(self, key: str) -> M | None:
+    def get(self, key: str) -> S | None:
         return self.records.get(key)
 
-    def put(self, record: M) -> None:
+    def put(self, record: S) -> None:
         self.records.set(self.key(record), record)
 
     def delete(self, key: str) -> None:
         self.records.delete(key)
 
-    def values(self) -> Iterator[M]:
+    def values(self) -> Iterator[S]:
         for key in list(self.records.keys()):
             record = self.get(key)
             if record is not None:
@@ -203,10 +199,10 @@ class PartitionState:
     def __init__(self, data: MutableMapping[str, bytes], partition: int) -> None:
         self.data = data
         self.partition = partition
-        self.customers = ModelRecords(
+        self.customers = Records(
             data, f"{partition}|c|", CustomerState, lambda state: state.customer_id
         )
-        self.identities = ModelRecords(
+        self.identities = Records(
             data, f"{partition}|i|", IdentifierRecord, lambda record: record.key
         )
         self.counts = WindowCounts(data, partition)

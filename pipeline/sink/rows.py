@@ -28,11 +28,13 @@ TOUCHPOINT_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def touchpoint_row(t: EnrichedTouchpoint) -> tuple[object, ...]:
+def touchpoint_row(placed: EnrichedTouchpoint) -> tuple[object, ...]:
+    t = placed.touchpoint
     ids, c = t.identities, t.campaign
     return (
-        t.event_id, t.event_time, t.received_at, t.customer_id, t.session_id, t.stage,
-        t.sequence, t.is_late, t.is_bot, t.channel.value, t.platform, t.action,
+        t.event_id, t.event_time, t.received_at, placed.customer_id, placed.session_id,
+        placed.stage, placed.sequence, placed.is_late, t.is_bot, t.channel.value, t.platform,
+        t.action,
         ids.anonymous_id, ids.user_id, ids.email_hash, ids.phone_hash, ids.loyalty_id,
         ids.device_id,
         c.source if c else None, c.medium if c else None, c.name if c else None,

@@ -11,6 +11,7 @@ import asyncio
 import threading
 from datetime import date, datetime, timedelta
 
+import msgspec
 import pytest
 from clickhouse_connect.driver.client import Client
 
@@ -38,7 +39,7 @@ def fixture_outputs() -> Outputs:
         touchpoint("page_view", at(3, 5, 9, 0), user="cem"),
     ]
     ann = seed_journey()
-    review = ann[-1].model_copy(update={"score": 5.0, "sentiment": 1.0})
+    review = msgspec.structs.replace(ann[-1], score=5.0, sentiment=1.0)
     ann[-1] = review
     out, _ = run(sorted(ann + bob + cem, key=lambda t: t.event_time))
     return out

@@ -11,6 +11,7 @@ import asyncio
 import threading
 from datetime import datetime
 
+import msgspec
 import pytest
 from clickhouse_connect.driver.client import Client
 
@@ -34,8 +35,8 @@ def split_outputs() -> Outputs:
     parts = {LAPTOP: events[:11], PHONE: events[11:16], ACCOUNT: events[16:]}
     out = Outputs()
     for customer, part in parts.items():
-        keyed = [t.model_copy(update={"identities": t.identities.model_copy(
-            update={"user_id": customer})}) for t in part]  # fmt: skip
+        keyed = [msgspec.structs.replace(t, identities=msgspec.structs.replace(
+            t.identities, user_id=customer)) for t in part]  # fmt: skip
         done, _ = run(keyed)
         out.extend(done)
     return out

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from pipeline.ingest.channels import SPECS
@@ -35,13 +36,14 @@ def expected_touchpoint(channel: Channel, expected: dict[str, Any]) -> Touchpoin
         ids["email_hash"] = HASHER.email(ids["email_hash"]["email"])
     if isinstance(ids.get("phone_hash"), dict):
         ids["phone_hash"] = HASHER.phone(ids["phone_hash"]["phone"])
-    return Touchpoint.model_validate(
+    return msgspec.convert(
         {
             **expected,
             "identities": ids,
             "received_at": RECEIVED,
             "raw": {"topic": f"touchpoints.raw.{channel}", "partition": 0, "offset": 0},
-        }
+        },
+        Touchpoint,
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
 import pytest
 
+from pipeline.journeys import codec
 from pipeline.journeys.engine import EngineConfig, Outputs, advance, new_customer, receive
 from tests.factories import T0, engine_config, five_stage_model, partition, run, touchpoint
 
@@ -29,8 +31,8 @@ def fingerprint(out: Outputs) -> tuple[object, ...]:
     """Everything a run produced, independent of emission order."""
     return (
         sorted((t.event_id, t.session_id, t.stage, t.is_late) for t in out.touchpoints),
-        sorted(r.model_dump_json() for r in out.sessions),
-        sorted(t.model_dump_json() for t in out.transitions),
+        sorted(codec.encode(r) for r in out.sessions),
+        sorted(codec.encode(t) for t in out.transitions),
     )
 
 
@@ -231,7 +233,8 @@ def test_a_live_touchpoint_is_queryable_at_arrival_and_replaced_at_release() -> 
     released = advance(state, live.event_time, config)
     assert [t.event_id for t in released.touchpoints] == ["live"]
     assert released.touchpoints[0].session_id == row.session_id
-    old = touchpoint("page_view", 1 * MIN, event_id="old").model_copy(
-        update={"received_at": live.event_time + timedelta(days=30)}
+    old = msgspec.structs.replace(
+        touchpoint("page_view", 1 * MIN, event_id="old"),
+        received_at=live.event_time + timedelta(days=30),
     )
     assert receive(state, old, live.event_time, config).provisional == []

@@ -23,10 +23,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 from quixstreams import Application, State, message_context
 from quixstreams.models import TopicConfig
 
 from pipeline.bench.baselines.progress import Progress, arguments
+from pipeline.gc_tuning import tune_garbage_collector
 from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.ingest.normalize import Limits, Normalizer, RawRecord, normalize_safely
 from pipeline.ingest.pii import PiiHasher
@@ -62,11 +64,11 @@ class Peer:
             self._processed()
             return None
         customer = anchor_key(result.identities) or f"event:{result.event_id}"
-        return {"customer": customer, "touchpoint": result.model_dump(mode="json")}
+        return {"customer": customer, "touchpoint": msgspec.to_builtins(result)}
 
     def sessionize(self, value: dict[str, Any], state: State[Any, Any]) -> list[dict[str, Any]]:
         # (customer, Touchpoint) -> stage moves, with the customer's state updated
-        touchpoint = Touchpoint.model_validate(value["touchpoint"])
+        touchpoint = msgspec.convert(value["touchpoint"], Touchpoint)
         at = touchpoint.event_time.timestamp()
         journey: dict[str, Any] = state.get("journey") or {"purchases": 0, "stage": None}
         last = journey.get("last")
@@ -135,6 +137,7 @@ def main() -> None:
         on_message_processed=stop_when_done,
     )
     build(app, args.topics.split(","), peer, args.group, args.partitions)
+    tune_garbage_collector(settings.worker.gc_threshold)  # as the pipeline's worker does
     app.run()
 
 

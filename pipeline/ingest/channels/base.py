@@ -40,7 +40,7 @@ class MapContext:
 
     def touchpoint(self, **fields: Any) -> Touchpoint:
         """A Touchpoint with `received_at` and `raw` filled in."""
-        return Touchpoint(received_at=self.received_at, raw=self.raw, **fields)
+        return Touchpoint.checked(received_at=self.received_at, raw=self.raw, **fields)
 
 
 @dataclass(frozen=True)
