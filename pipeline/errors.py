@@ -7,6 +7,7 @@
     ├── ClickHouseError           ClickHouse refused or could not be reached
     │   ├── MigrationError        a migration file failed or was edited after it ran
     │   └── ReadOnlyQueryError    an analyst query tried to write
+    ├── StateFormatError          a state record in the changelog is not in this build's format
     └── Skip                      not an error: drop this record on purpose (e.g. a duplicate)
 
 Errors about one bad *record* are not raised past the edge: they become dead letters
@@ -42,6 +43,10 @@ class MigrationError(ClickHouseError):
 
 class ReadOnlyQueryError(ClickHouseError):
     """An analyst query tried to change data; `journeys query` is read-only."""
+
+
+class StateFormatError(JourneysError):
+    """A record of the worker's state (its changelog) cannot be read by this build."""
 
 
 class Skip(JourneysError):  # named after faust.Skip: a deliberate non-error

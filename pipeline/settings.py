@@ -281,8 +281,9 @@ class SessionSettings(BaseSettings):
     provisional_rows: bool = Field(
         default=False,
         description="JOURNEYS_SESSIONS_PROVISIONAL_ROWS: write a live touchpoint's row at "
-        "arrival, replaced at release. Off until `touchpoints` is keyed by event: a merge "
-        "between arrival and release leaves the two rows under two customer ids.",
+        "arrival (queryable in about a second), replaced by its final row at release "
+        "(`touchpoints` is versioned by `_version`; FINAL reads the latest). Off by "
+        "default until a restart test that loses touchpoints with it on is explained.",
     )
 
     @field_validator("inactivity_gap", "max_length", "customer_retention")

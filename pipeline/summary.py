@@ -21,8 +21,9 @@ from rich.text import Text
 
 Ask = Callable[[str], Sequence[Sequence[Any]]]  # SQL -> rows
 
+# A live touchpoint has up to three rows (at arrival, provisional, final): count events.
 TOTALS = """
-SELECT (SELECT count() FROM touchpoints), (SELECT count() FROM dead_letters),
+SELECT (SELECT uniq(event_id) FROM touchpoints), (SELECT count() FROM dead_letters),
        (SELECT countIf(status != 'closed') FROM v_sessions)
 """
 STAGES = "SELECT ifNull(stage, '(none)'), count() FROM v_journeys GROUP BY 1"

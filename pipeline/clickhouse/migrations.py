@@ -1,8 +1,11 @@
 """Numbered, append-only ClickHouse migrations from `schemas/clickhouse/`.
 
-A migration is `NNNN_what_it_does.sql`: statements ending in `;` at the end of a line,
-each idempotent (`IF NOT EXISTS`), so a run cut short can simply run again. `${name}`
-placeholders are filled from the parameters (e.g. `${retention_days}`). Each applied
+A migration is `NNNN_what_it_does.sql`: statements ending in `;` at the end of a line.
+`${name}` placeholders are filled from the parameters (e.g. `${retention_days}`). Each
+statement that completes is recorded in `schema_migration_steps`, so a run cut short
+resumes after the last recorded one: a statement that is not idempotent (a `RENAME`) runs
+once, unless the run stops between it and its record (then the rerun fails on it, loudly;
+write statements idempotent where ClickHouse allows, `IF NOT EXISTS`). Each applied
 migration is recorded with a checksum in `schema_migrations`; editing an applied file is
 an error (write a new migration instead).
 
@@ -38,6 +41,18 @@ CREATE TABLE IF NOT EXISTS schema_migrations
 )
 ENGINE = ReplacingMergeTree(applied_at)
 ORDER BY version
+"""
+
+STEPS_DDL = """
+CREATE TABLE IF NOT EXISTS schema_migration_steps
+(
+    version    UInt32,
+    checksum   String,
+    step       UInt32,
+    applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY (version, checksum, step)
 """
 
 
@@ -113,11 +128,19 @@ def migrate(client: Client, folder: Path = SCHEMA_DIR, **parameters: object) -> 
                     "append-only: restore the file and add a new migration instead"
                 )
             continue
-        for statement in migration.statements(parameters):
+        done_steps = _steps_done(client, migration)
+        for step, statement in enumerate(migration.statements(parameters)):
+            if step in done_steps:
+                continue
             try:
                 client.command(statement)
             except DriverError as error:
                 raise MigrationError(f"{migration.name} failed: {error}") from error
+            client.insert(
+                "schema_migration_steps",
+                [[migration.version, migration.checksum, step]],
+                column_names=["version", "checksum", "step"],
+            )
         client.insert(
             "schema_migrations",
             [[migration.version, migration.name, migration.checksum]],
@@ -125,3 +148,14 @@ def migrate(client: Client, folder: Path = SCHEMA_DIR, **parameters: object) -> 
         )
         applied_now.append(migration)
     return applied_now
+
+
+def _steps_done(client: Client, migration: Migration) -> set[int]:
+    """Statements of this very file (same checksum) that completed in an earlier run."""
+    client.command(STEPS_DDL)
+    rows = client.query(
+        "SELECT step FROM schema_migration_steps FINAL "
+        "WHERE version = {version:UInt32} AND checksum = {checksum:String}",
+        parameters={"version": migration.version, "checksum": migration.checksum},
+    ).result_rows
+    return {int(step) for (step,) in rows}

@@ -118,13 +118,18 @@ def receive(
     index = bisect.bisect(keys, (touchpoint.event_time, touchpoint.event_id))
     state.pending.insert(index, touchpoint)
     advance(state, watermark, config, out)
-    if (
-        config.provisional
-        and touchpoint.received_at - touchpoint.event_time <= config.allowed_lateness
-        and any(waiting is touchpoint for waiting in state.pending)
-    ):
+    if is_live(touchpoint, config) and any(waiting is touchpoint for waiting in state.pending):
         out.provisional.append(_provisional(state, touchpoint, config))
     return out
+
+
+def is_live(touchpoint: Touchpoint, config: EngineConfig) -> bool:
+    """Whether `touchpoint` gets a provisional row: provisional rows are on and it arrived
+    within the allowed lateness of its event time (history replayed gets final rows only)."""
+    return (
+        config.provisional
+        and touchpoint.received_at - touchpoint.event_time <= config.allowed_lateness
+    )
 
 
 def _provisional(

@@ -37,7 +37,7 @@ from aiokafka.partitioner import murmur2
 from pipeline.ingest.deadletters import DeadLetter
 from pipeline.ingest.normalize import Normalizer, RawRecord, normalize_safely
 from pipeline.journeys import codec
-from pipeline.journeys.engine import EngineConfig, Outputs
+from pipeline.journeys.engine import EngineConfig, Outputs, is_live
 from pipeline.journeys.identity import anchor_key
 from pipeline.journeys.merging import Absorb
 from pipeline.journeys.partition import JourneyPartition, PartitionClock
@@ -200,7 +200,7 @@ class PartitionPipeline:
     # ── routing ────────────────────────────────────────────────────────────────────
 
     def _route(self, item: Item, wall: float) -> None:
-        owner = self.config.router.partition_of(_key_of(item))
+        owner = self._owner(item)
         if owner != self.partition:
             self.outbox.setdefault(owner, []).append(item)
             return
@@ -228,14 +228,17 @@ class PartitionPipeline:
     def _resolve(self, touchpoint: Touchpoint, wall: float) -> None:
         out = self.resolver.on_touchpoint(touchpoint)
         assert out.customer_id is not None
+        customer_id = out.customer_id
         if touchpoint.is_bot:  # crawlers are stored, but stay out of journeys
-            enriched = EnrichedTouchpoint(
-                touchpoint=touchpoint, customer_id=out.customer_id, session_id=None, stage=None,
-                sequence=0,
-            )  # fmt: skip
-            self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(enriched)])
+            self._rows(rows.TOUCHPOINTS, [_unplaced_row(touchpoint, customer_id, rows.FINAL)])
         else:
-            self._later(Apply(customer_id=out.customer_id, touchpoint=touchpoint), wall)
+            apply = Apply(customer_id=customer_id, touchpoint=touchpoint)
+            if self._owner(apply) != self.partition and is_live(touchpoint, self.config.engine):
+                # Its customer lives on another partition, one flush away: a provisional
+                # row now, placed in its session there.
+                unplaced = _unplaced_row(touchpoint, customer_id, rows.UNPLACED)
+                self._rows(rows.TOUCHPOINTS, [unplaced])
+            self._later(apply, wall)
         self._resolution(out, wall)
 
     def _resolution(self, out: Resolution, wall: float) -> None:
@@ -250,7 +253,8 @@ class PartitionPipeline:
     def _engine_out(
         self, out: Outputs, customer_id: str | None, wall: float, hops: int = 0
     ) -> None:
-        self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(t) for t in out.provisional])
+        provisional = [rows.touchpoint_row(t, rows.PROVISIONAL) for t in out.provisional]
+        self._rows(rows.TOUCHPOINTS, provisional)
         self._rows(rows.TOUCHPOINTS, [rows.touchpoint_row(t) for t in out.touchpoints])
         self._rows(rows.SESSIONS, [rows.session_row(s) for s in out.sessions])
         self._rows(rows.TRANSITIONS, [rows.transition_row(t) for t in out.transitions])
@@ -278,9 +282,12 @@ class PartitionPipeline:
         for winner, state in out.moves:
             self._later(Absorb(winner=winner, state=state, hops=hops), wall)
 
+    def _owner(self, item: Item) -> int:
+        return self.config.router.partition_of(_key_of(item))
+
     def _later(self, item: Item, wall: float) -> None:
         """Queue `item` behind the current step (here or on its own partition)."""
-        owner = self.config.router.partition_of(_key_of(item))
+        owner = self._owner(item)
         if owner != self.partition:
             self.outbox.setdefault(owner, []).append(item)
         else:
@@ -289,6 +296,14 @@ class PartitionPipeline:
     def _rows(self, table: str, made: list[tuple[object, ...]]) -> None:
         if made:
             self.pending.rows.setdefault(table, []).extend(made)
+
+
+def _unplaced_row(touchpoint: Touchpoint, customer_id: str, version: int) -> tuple[object, ...]:
+    """A touchpoint's row outside any session: a bot's (final), or one not placed yet."""
+    placed = EnrichedTouchpoint(
+        touchpoint=touchpoint, customer_id=customer_id, session_id=None, stage=None, sequence=0
+    )
+    return rows.touchpoint_row(placed, version)
 
 
 def _key_of(item: Item) -> str:

@@ -25,6 +25,7 @@ from typing import Generic, TypeVar
 
 import msgspec
 
+from pipeline.errors import StateFormatError
 from pipeline.journeys import codec
 from pipeline.journeys.resolution import IdentifierRecord
 from pipeline.journeys.state import CustomerState
@@ -101,7 +102,7 @@ class Records(Generic[S]):
     def __init__(
         self, data: MutableMapping[str, bytes], prefix: str, kind: type[S], key: Callable[[S], str]
     ) -> None:
-        self.records = Overlay(data, prefix, codec.decoder(kind).decode, codec.encode)
+        self.records = Overlay(data, prefix, _decoding(kind, prefix), codec.encode)
         self.key = key
 
     def get(self, key: str) -> S | None:
@@ -118,6 +119,22 @@ class Records(Generic[S]):
             record = self.get(key)
             if record is not None:
                 yield record
+
+
+def _decoding(kind: type[S], prefix: str) -> Callable[[bytes], S]:
+    decoder = codec.decoder(kind)
+
+    def decode(raw: bytes) -> S:
+        try:
+            return decoder.decode(raw)
+        except msgspec.DecodeError as error:
+            raise StateFormatError(
+                f"a {kind.__name__} record under {prefix!r} in the state changelog cannot be "
+                f"read ({error}): another build of Journeys wrote it; start this one with a "
+                "new KAFKA_CONSUMER_GROUP (a new state changelog, rebuilt from the raw topics)"
+            ) from error
+
+    return decode
 
 
 class WindowCounts:

@@ -24,11 +24,15 @@ TOUCHPOINT_COLUMNS: tuple[str, ...] = (
     "email_hash", "phone_hash", "loyalty_id", "device_id", "campaign_source",
     "campaign_medium", "campaign_name", "campaign_content", "campaign_term", "campaign_id",
     "ad_group_id", "ad_id", "revenue", "currency", "score", "sentiment", "properties",
-    "raw_topic", "raw_partition", "raw_offset",
+    "raw_topic", "raw_partition", "raw_offset", "_version",
 )  # fmt: skip
 
+#: Versions of a touchpoint's row (`_version`; the highest is the one FINAL reads): at
+#: arrival before its customer's partition placed it, provisional, final.
+UNPLACED, PROVISIONAL, FINAL = 0, 1, 2
 
-def touchpoint_row(placed: EnrichedTouchpoint) -> tuple[object, ...]:
+
+def touchpoint_row(placed: EnrichedTouchpoint, version: int = FINAL) -> tuple[object, ...]:
     t = placed.touchpoint
     ids, c = t.identities, t.campaign
     return (
@@ -41,7 +45,7 @@ def touchpoint_row(placed: EnrichedTouchpoint) -> tuple[object, ...]:
         c.content if c else None, c.term if c else None, c.campaign_id if c else None,
         c.ad_group_id if c else None, c.ad_id if c else None,
         t.revenue, t.currency, t.score, t.sentiment, dict(t.properties),
-        t.raw.topic, t.raw.partition, t.raw.offset,
+        t.raw.topic, t.raw.partition, t.raw.offset, version,
     )  # fmt: skip
 
 

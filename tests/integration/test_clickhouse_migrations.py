@@ -48,3 +48,22 @@ def test_a_failing_migration_names_the_file_and_is_not_recorded(
     with pytest.raises(MigrationError, match=r"0001_broken\.sql failed"):
         migrate(clickhouse, tmp_path)
     assert applied(clickhouse) == {}
+
+
+def test_a_migration_cut_short_resumes_after_its_last_completed_statement(
+    clickhouse: Client, tmp_path: Path
+) -> None:
+    """A rename is not idempotent: run again from the top, it would fail (or undo itself);
+    the rerun starts at the statement that failed."""
+    (tmp_path / "0001_resume.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS before_rename (x UInt8) ENGINE = Log;\n"
+        "RENAME TABLE before_rename TO after_rename;\n"
+        "INSERT INTO after_rename SELECT x FROM needed_later;\n"
+    )
+    with pytest.raises(MigrationError, match=r"0001_resume\.sql failed"):
+        migrate(clickhouse, tmp_path)
+    assert applied(clickhouse) == {}
+    clickhouse.command("CREATE TABLE needed_later (x UInt8) ENGINE = Log")
+    clickhouse.insert("needed_later", [[7]], column_names=["x"])
+    assert [m.name for m in migrate(clickhouse, tmp_path)] == ["0001_resume.sql"]
+    assert clickhouse.query("SELECT x FROM after_rename").result_rows == [(7,)]

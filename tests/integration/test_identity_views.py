@@ -131,3 +131,22 @@ def test_merged_customers_journeys_leave_the_journey_views(merged: Client) -> No
     assert funnel[0] == ("awareness", 1)
     paths = query(merged, "SELECT customers FROM top_paths")
     assert paths == [(1,)]  # one customer, one path
+
+
+def test_a_provisional_row_left_under_a_merged_customer_gives_way_to_the_final_one(
+    merged: Client,
+) -> None:
+    """A live touchpoint got its row at arrival under the phone; a merge moved it before
+    its release, and its final row is the account's. One row remains, the final one,
+    whatever order the two were stored in."""
+    final = split_outputs().touchpoints[-1]
+    early = msgspec.structs.replace(final, customer_id=PHONE, session_id=None, stage=None)
+    provisional = rows.touchpoint_row(early, rows.UNPLACED)
+    merged.insert("touchpoints", [provisional], column_names=list(rows.TOUCHPOINT_COLUMNS))
+    seen = query(
+        merged,
+        f"SELECT customer_id, session_id IS NOT NULL FROM v_touchpoints "
+        f"WHERE event_id = '{final.event_id}'",
+    )
+    assert seen == [(LAPTOP, True)]
+    assert query(merged, "SELECT count() FROM v_touchpoints") == [(24,)]

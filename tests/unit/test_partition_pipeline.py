@@ -4,8 +4,10 @@ changelog records out; its state rebuilt from those records goes on as if never 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from pipeline.ingest.normalize import Normalizer, RawRecord
@@ -21,7 +23,7 @@ from pipeline.journeys.pipeline import (
     decode_envelope,
     encode_envelope,
 )
-from pipeline.journeys.resolution import IdentityLimits
+from pipeline.journeys.resolution import IdentifierRecord, IdentityLimits
 from pipeline.journeys.state import CustomerState
 from pipeline.journeys.store import PartitionState
 from pipeline.sink import rows
@@ -162,3 +164,38 @@ def test_merged_customers_in_a_ring_do_not_pass_a_touchpoint_on_forever(
         encode_envelope([Apply(customer_id=a.id, touchpoint=touchpoint("page_view"))]), 0.0
     )
     assert "passed on" in caplog.text
+
+
+@pytest.mark.parametrize("delay", [timedelta(0), timedelta(days=1)], ids=["live", "history"])
+def test_a_live_touchpoint_whose_customer_lives_elsewhere_gets_a_row_before_the_hop(
+    delay: timedelta,
+) -> None:
+    """Its customer's partition is one flush away: the anchor's partition writes a
+    provisional row (not yet in a session) at once; history gets only its final row."""
+    cfg = replace(config(partitions=4), engine=replace(config().engine, provisional=True))
+    anchor = cfg.router.partition_of("anon:ck-1")
+    user = next(
+        f"user:u-{i}" for i in range(20) if cfg.router.partition_of(f"user:u-{i}") != anchor
+    )
+    here = PartitionPipeline(anchor, cfg, PartitionState({}, anchor))
+    here.state.identities.put(IdentifierRecord(key="anon:ck-1", customer=CustomerRef(user, NOW)))
+    tp = touchpoint("page_view", identities=Identities(anonymous_id="ck-1"))
+    tp = msgspec.structs.replace(tp, received_at=tp.event_time + delay)
+    here.on_envelope(encode_envelope([Resolve(touchpoint=tp)]), 0.0)
+    early = [
+        dict(zip(rows.TOUCHPOINT_COLUMNS, row, strict=True))
+        for row in here.take_flush().rows.get(rows.TOUCHPOINTS, [])
+    ]
+    if delay:
+        assert early == []
+    else:
+        assert [(r["event_id"], r["customer_id"], r["session_id"]) for r in early] == [
+            (tp.event_id, user, None)
+        ]
+    owner = cfg.router.partition_of(user)
+    there = PartitionPipeline(owner, cfg, PartitionState({}, owner))
+    there.on_envelope(here.take_outbox()[owner], 0.0)
+    (placed,) = there.take_flush().rows[rows.TOUCHPOINTS]
+    final = dict(zip(rows.TOUCHPOINT_COLUMNS, placed, strict=True))
+    assert (final["event_id"], final["customer_id"]) == (tp.event_id, user)
+    assert final["session_id"] is not None

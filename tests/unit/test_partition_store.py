@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.errors import StateFormatError
 from pipeline.journeys.state import CustomerState
 from pipeline.journeys.store import PartitionState
 
@@ -43,3 +44,11 @@ def test_window_counts_travel_as_one_record_per_window() -> None:
     for key in list(again.counts.keys("c|0|3600|7200|")):
         again.counts.delete(key)
     assert again.drain({}) == [("0|w|3600|7200", None)]  # meta unchanged: not rewritten
+
+
+def test_a_state_record_of_another_format_fails_with_what_to_do() -> None:
+    """A customer as the previous build wrote it (pydantic JSON with field names)."""
+    old = b'{"customer_id":"user:a","touchpoints":3}'
+    state = PartitionState({"3|c|user:a": old}, 3)
+    with pytest.raises(StateFormatError, match="KAFKA_CONSUMER_GROUP"):
+        state.customers.get("user:a")
