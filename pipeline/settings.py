@@ -279,11 +279,10 @@ class SessionSettings(BaseSettings):
         "time) leave the engine's hot state.",
     )
     provisional_rows: bool = Field(
-        default=False,
+        default=True,
         description="JOURNEYS_SESSIONS_PROVISIONAL_ROWS: write a live touchpoint's row at "
         "arrival (queryable in about a second), replaced by its final row at release "
-        "(`touchpoints` is versioned by `_version`; FINAL reads the latest). Off by "
-        "default until a restart test that loses touchpoints with it on is explained.",
+        "(`touchpoints` is versioned by `_version`; FINAL reads the latest).",
     )
 
     @field_validator("inactivity_gap", "max_length", "customer_retention")

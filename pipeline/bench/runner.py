@@ -307,9 +307,7 @@ class Bench:
         fleet = Fleet.start(
             self.bootstrap, prefix=names.prefix, group=group, count=1,
             partitions=self.options.partitions, workdir=self.workdir / "live",
-            # The live path as designed: a touchpoint's row at arrival (off by default in
-            # the product for now, see JOURNEYS_SESSIONS_PROVISIONAL_ROWS).
-            extra_env={"JOURNEYS_SESSIONS_PROVISIONAL_ROWS": "true", **self.worker_env},
+            extra_env=dict(self.worker_env),
         )  # fmt: skip
         try:
             fleet.wait_ready(timeout=180)
