@@ -20,7 +20,10 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda value: value.astime
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
-SessionStatus = Literal["opened", "updated", "closed"]
+#: "provisional": a live touchpoint opened it and is not released yet (version 0);
+#: "withdrawn": a provisional session that did not come to be (its touchpoint joined
+#: another session, or its customer merged into another).
+SessionStatus = Literal["provisional", "opened", "updated", "closed", "withdrawn"]
 
 
 class EnrichedTouchpoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,7 +46,7 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
 
     session_id: str
     customer_id: str
-    version: int  # 1, 2, 3 ...
+    version: int  # 0 (provisional), 1, 2, 3 ...
     status: SessionStatus
     started_at: datetime  # UTC
     ended_at: datetime  # the last touchpoint so far

@@ -14,10 +14,11 @@ Resolution: both use the rows' `_inserted_at` (ClickHouse `now64(3)` when the in
 runs, 1 ms). That clock is this machine's wall clock, as is the send time.
 
 The traffic is live (event time = wall clock): a live touchpoint gets a provisional row
-at arrival, so (a) is the time to its first row. A session's rows are written when the
-engine releases a touchpoint that opened it (once the watermark passed it, the allowed
-lateness later), so (b) is the time to the *first* insert of any row of the touchpoint's
-session, counted only while the traffic runs (see `Bench.latency`). A touchpoint whose
+at arrival, so (a) is the time to its first row. A live touchpoint that opens a session
+gets a provisional row of it at arrival too (its real rows follow when the engine
+releases the touchpoint, the allowed lateness later), so (b) is the time to the *first*
+insert of any row of the touchpoint's session, counted only while the traffic runs (see
+`Bench.latency`). A touchpoint whose
 session was already queryable before it was sent (it joined a session an earlier record
 opened) has no such latency: it is counted apart (`SessionLatencies.already`), not as a
 negative sample.

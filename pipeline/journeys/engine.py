@@ -119,7 +119,7 @@ def receive(
     state.pending.insert(index, touchpoint)
     advance(state, watermark, config, out)
     if is_live(touchpoint, config) and any(waiting is touchpoint for waiting in state.pending):
-        out.provisional.append(_provisional(state, touchpoint, config))
+        _provisional(state, touchpoint, config, out)
     return out
 
 
@@ -133,26 +133,59 @@ def is_live(touchpoint: Touchpoint, config: EngineConfig) -> bool:
 
 
 def _provisional(
+    state: CustomerState, touchpoint: Touchpoint, config: EngineConfig, out: Outputs
+) -> None:
+    """A live touchpoint's rows at arrival, placed as the customer stands with its pending
+    touchpoints (session, stage and sequence can still change): its touchpoint row, and
+    its session's when it opens one. The final rows replace them at release."""
+    placed_in, opens, position = _placement(state, touchpoint, config)
+    stage = _classify(state, touchpoint, config)
+    out.provisional.append(
+        EnrichedTouchpoint(
+            touchpoint=touchpoint, customer_id=state.customer_id, session_id=placed_in,
+            stage=stage, sequence=state.touchpoints + position, is_late=False,
+        )
+    )  # fmt: skip
+    if opens:
+        session = _new_session(state, touchpoint)
+        _extend_session(session, touchpoint, stage, config)
+        session.version = 0
+        out.sessions.append(session.record(state.customer_id, "provisional"))
+        state.announced.append(touchpoint.event_id)
+
+
+def _placement(
     state: CustomerState, touchpoint: Touchpoint, config: EngineConfig
-) -> EnrichedTouchpoint:
-    """A live touchpoint's row at arrival, placed as the customer stands (its session,
-    stage and sequence can still change); the final row replaces it at release."""
-    when, session = touchpoint.event_time, state.open
-    extends = session is not None and (
-        session.started_at - config.inactivity_gap <= when
-        and when - session.ended_at <= config.inactivity_gap
-        and when - session.started_at <= config.max_length
-    )
-    return EnrichedTouchpoint(
-        touchpoint=touchpoint,
-        customer_id=state.customer_id,
-        session_id=session.session_id
-        if session is not None and extends
-        else session_id(state.customer_id, touchpoint.event_id),
-        stage=_classify(state, touchpoint, config),
-        sequence=state.touchpoints + len(state.pending),
-        is_late=False,
-    )
+) -> tuple[str, bool, int]:
+    """The session `touchpoint` (pending) would join if everything pending were released
+    now, whether it opens it, and its place (1-based) among the pending touchpoints:
+    `_apply`'s rule, run over the open session and the pending touchpoints in order."""
+    open_ = state.open
+    current = open_.session_id if open_ is not None else None
+    started = open_.started_at if open_ is not None else touchpoint.event_time
+    ended = open_.ended_at if open_ is not None else touchpoint.event_time
+    opener: Touchpoint | None = None
+    for position, waiting in enumerate(state.pending, start=1):
+        when = waiting.event_time
+        if (
+            current is None
+            or when - ended > config.inactivity_gap
+            or when - started > config.max_length
+        ):
+            current = session_id(state.customer_id, waiting.event_id)
+            started = ended = when
+            opener = waiting
+        else:
+            ended = max(ended, when)
+        if waiting is touchpoint:
+            return current, opener is touchpoint, position
+    raise ValueError(f"{touchpoint.event_id} is not pending")
+
+
+def withdrawn_session(state: CustomerState, touchpoint: Touchpoint) -> SessionRecord:
+    """The row that withdraws the provisional session `touchpoint` opened at arrival (same
+    key and partition, a higher version): it did not come to be."""
+    return _new_session(state, touchpoint).record(state.customer_id, "withdrawn")
 
 
 def advance(
@@ -223,6 +256,10 @@ def _apply(
     out.touchpoints.append(_enriched(state, touchpoint, session, stage, is_late=False))
     if opened:
         out.sessions.append(session.record(state.customer_id, "opened"))
+    if touchpoint.event_id in state.announced:  # its provisional session is settled now
+        state.announced.remove(touchpoint.event_id)
+        if not opened:  # it joined a session an earlier touchpoint opened
+            out.sessions.append(withdrawn_session(state, touchpoint))
     if moved:
         out.journeys.append(state.snapshot())
 

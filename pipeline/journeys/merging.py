@@ -23,7 +23,7 @@ from decimal import Decimal
 
 import msgspec
 
-from pipeline.journeys.engine import EngineConfig, Outputs, settle_session
+from pipeline.journeys.engine import EngineConfig, Outputs, settle_session, withdrawn_session
 from pipeline.journeys.identity import CustomerRef
 from pipeline.journeys.state import CustomerState, PathStep, SessionState
 
@@ -43,6 +43,12 @@ def absorb(winner: CustomerState, loser: CustomerState, config: EngineConfig) ->
         return out  # already here
     for session in [*loser.recent, *([loser.open] if loser.open else [])]:
         _keep_owner(session, loser.customer_id)
+    # The loser's pending touchpoints are released under the winner's id: the provisional
+    # sessions they opened under the loser's do not come to be.
+    announced = set(loser.announced)
+    out.sessions.extend(
+        withdrawn_session(loser, t) for t in loser.pending if t.event_id in announced
+    )
     applied_twice = set(winner.seen) & set(loser.seen)
     twice = [step for step in loser.path if step.event_id in applied_twice]
     winner.touchpoints += loser.touchpoints - len(applied_twice)

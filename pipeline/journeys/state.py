@@ -118,6 +118,9 @@ class CustomerState(msgspec.Struct, kw_only=True, omit_defaults=True, array_like
     # and `moved` (its state as it was) is sent again if the merge is redelivered.
     merged_into: CustomerRef | None = None
     moved: CustomerState | None = None
+    # Pending touchpoints (event ids) whose provisional session row was written: each is
+    # settled at its release (the session came to be, or a "withdrawn" row follows).
+    announced: list[str] = []
 
     def latest_event_time(self) -> datetime | None:
         """The latest event time this customer holds (for rebuilding a watermark)."""

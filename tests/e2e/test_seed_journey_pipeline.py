@@ -41,9 +41,10 @@ def stored_result(worker: WorkerProcess, customer: str = CUSTOMER) -> dict[str, 
         "SELECT kind, from_stage, to_stage, event_id, event_time FROM stage_transitions FINAL "
         f"WHERE {where} ORDER BY event_time, kind"
     )
-    sessions = worker.query(
+    sessions = worker.query(  # as v_sessions shows them: withdrawn provisional ones left out
         "SELECT entry_event_id, exit_event_id, touchpoints, stage_at_start, stage_at_end, "
-        f"converted, passed, dropped_off_at FROM sessions FINAL WHERE {where} ORDER BY started_at"
+        f"converted, passed, dropped_off_at FROM sessions FINAL WHERE {where} "
+        "AND status != 'withdrawn' ORDER BY started_at"
     )
     journey = worker.query(
         "SELECT stage, purchases, revenue, sessions, touchpoints, first_reached "

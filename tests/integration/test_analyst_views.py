@@ -16,7 +16,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from pipeline.clickhouse.migrations import migrate, publish_stage_model
-from pipeline.journeys.engine import Outputs
+from pipeline.journeys.engine import EngineConfig, Outputs, advance, new_customer, receive
 from pipeline.sink import rows
 from pipeline.sink.batching import SourcedRow
 from pipeline.sink.clickhouse import TableWriter
@@ -45,7 +45,7 @@ def fixture_outputs() -> Outputs:
     return out
 
 
-def store(client: Client, out: Outputs) -> None:
+def store(client: Client, out: Outputs, source: str = "fixture") -> None:
     migrate(client, retention_days=3650)
     model = five_stage_model()
     publish_stage_model(client, model.name, model.stages)
@@ -62,7 +62,7 @@ def store(client: Client, out: Outputs) -> None:
     ]
     for table, columns, values in tables:
         writer = TableWriter(client, table, columns, lock)
-        sourced = [SourcedRow(f"fixture.{table}", 0, i, row) for i, row in enumerate(values)]
+        sourced = [SourcedRow(f"{source}.{table}", 0, i, row) for i, row in enumerate(values)]
         asyncio.run(writer.write(sourced))
 
 
@@ -212,3 +212,29 @@ def test_customer_timeline(views: Client) -> None:
         (4, "chat", "chat_rated", "consideration"),
         (5, "web", "add_to_cart", "decision"),
     ]
+
+
+def test_sessions_show_provisional_sessions_until_released_and_never_withdrawn_ones(
+    clickhouse: Client,
+) -> None:
+    """Live traffic: a later touchpoint arrives first and opens a provisional session, the
+    earlier one opens the real one. Before the release v_sessions shows both provisional
+    sessions; after it, the real one (its opened row replaces the provisional one) and
+    not the withdrawn one, which stays in the table's history."""
+    config = EngineConfig(stage_model=five_stage_model(), provisional=True)
+    state = new_customer("user:dee", 0)
+    later = touchpoint("add_to_cart", at(3, 9, 10, 2), user="dee", event_id="dee-later")
+    earlier = touchpoint("product_view", at(3, 9, 10, 0), user="dee", event_id="dee-earlier")
+    watermark = later.event_time - config.allowed_lateness
+    arrived = receive(state, later, watermark, config)
+    arrived.extend(receive(state, earlier, watermark, config))
+    store(clickhouse, arrived)
+    sql = "SELECT entry_event_id, status, touchpoints FROM v_sessions ORDER BY started_at"
+    assert query(clickhouse, sql) == [
+        ("dee-earlier", "provisional", 1),
+        ("dee-later", "provisional", 1),
+    ]
+    store(clickhouse, advance(state, later.event_time, config), source="released")
+    assert query(clickhouse, sql) == [("dee-earlier", "opened", 1)]
+    withdrawn = "SELECT entry_event_id FROM sessions FINAL WHERE status = 'withdrawn'"
+    assert query(clickhouse, withdrawn) == [("dee-later",)]

@@ -10,6 +10,8 @@ import pytest
 
 from pipeline.journeys import codec
 from pipeline.journeys.engine import EngineConfig, Outputs, advance, new_customer, receive
+from pipeline.journeys.state import CustomerState
+from schemas.touchpoint import Touchpoint
 from tests.factories import T0, engine_config, five_stage_model, partition, run, touchpoint
 
 pytestmark = pytest.mark.unit
@@ -238,3 +240,62 @@ def test_a_live_touchpoint_is_queryable_at_arrival_and_replaced_at_release() -> 
         received_at=live.event_time + timedelta(days=30),
     )
     assert receive(state, old, live.event_time, config).provisional == []
+
+
+def live_config() -> EngineConfig:
+    return EngineConfig(stage_model=five_stage_model(), provisional=True)
+
+
+def arrive(state: CustomerState, live: Touchpoint, config: EngineConfig) -> Outputs:
+    """`live` arrives as live traffic does: the watermark its event time minus the lateness."""
+    return receive(state, live, live.event_time - config.allowed_lateness, config)
+
+
+def test_a_live_touchpoint_that_opens_a_session_makes_the_session_queryable_at_arrival() -> None:
+    config = live_config()
+    state = new_customer("user:u-1", 0)
+    first = arrive(state, touchpoint("product_view", 0 * MIN, event_id="a"), config)
+    (session,) = first.sessions
+    assert (session.status, session.version, session.entry_event_id, session.touchpoints) == (
+        "provisional", 0, "a", 1,
+    )  # fmt: skip
+    assert session.session_id == first.provisional[0].session_id
+    second = arrive(state, touchpoint("add_to_cart", 2 * MIN, event_id="b"), config)
+    assert second.sessions == []  # it joins the provisional session: no new one
+    assert second.provisional[0].session_id == session.session_id
+    assert second.provisional[0].sequence == 2
+    released = advance(state, T0 + 2 * MIN, config)
+    assert [(r.session_id, r.status, r.version) for r in released.sessions] == [
+        (session.session_id, "opened", 1)  # replaces the provisional row (version 0)
+    ]
+    assert state.announced == []
+
+
+def test_a_provisional_session_that_does_not_come_to_be_is_withdrawn() -> None:
+    """A later touchpoint arrives first and opens a provisional session; the earlier one
+    then opens the session both belong to: the first provisional session is withdrawn
+    (same key and start, a higher version) when its touchpoint is released."""
+    config = live_config()
+    state = new_customer("user:u-1", 0)
+    later = touchpoint("add_to_cart", 2 * MIN, event_id="later")
+    earlier = touchpoint("product_view", 0 * MIN, event_id="earlier")
+    (phantom,) = arrive(state, later, config).sessions
+    (real,) = receive(state, earlier, later.event_time - config.allowed_lateness, config).sessions
+    assert (phantom.entry_event_id, real.entry_event_id) == ("later", "earlier")
+    released = advance(state, T0 + 2 * MIN, config)
+    rows = [(r.session_id, r.status, r.version, r.started_at) for r in released.sessions]
+    assert rows == [
+        (real.session_id, "opened", 1, earlier.event_time),
+        (phantom.session_id, "withdrawn", 1, later.event_time),
+    ]
+    assert state.announced == []
+
+
+def test_history_gets_no_provisional_session() -> None:
+    config = live_config()
+    state = new_customer("user:u-1", 0)
+    old = msgspec.structs.replace(
+        touchpoint("page_view", 0 * MIN), received_at=T0 + timedelta(days=30)
+    )
+    out = receive(state, old, T0 - config.allowed_lateness, config)
+    assert out.sessions == [] and out.provisional == []

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from pipeline.journeys import codec
-from pipeline.journeys.engine import Outputs
+from pipeline.journeys.engine import Outputs, receive
 from pipeline.journeys.identity import CustomerRef
 from pipeline.journeys.merging import Absorb, absorb
 from pipeline.journeys.partition import JourneyPartition
@@ -156,3 +157,18 @@ def test_engine_messages_round_trip_as_json() -> None:
         Absorb(winner=ANN, state=CustomerState(customer_id=PHONE.id)),
     ]
     assert decode_envelope(encode_envelope(messages)) == messages
+
+
+def test_a_merged_customers_provisional_sessions_are_withdrawn() -> None:
+    """The loser's pending touchpoints are released under the winner's id: the sessions
+    they opened provisionally under the loser's never come to be."""
+    config = replace(engine_config(), provisional=True)
+    loser = CustomerState(customer_id=PHONE.id)
+    live = touchpoint("product_view", T0, event_id="live")
+    (opened,) = receive(loser, live, T0 - config.allowed_lateness, config).sessions
+    winner = CustomerState(customer_id=ANN.id)
+    out = absorb(winner, loser, config)
+    assert [(r.session_id, r.customer_id, r.status) for r in out.sessions] == [
+        (opened.session_id, PHONE.id, "withdrawn")
+    ]
+    assert [t.event_id for t in winner.pending] == ["live"]  # released under the winner
