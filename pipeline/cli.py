@@ -394,6 +394,19 @@ def bench(
         list[str] | None,
         typer.Option(help="NAME=VALUE setting for the pipeline's workers (A/B runs)."),
     ] = None,
+    join_at: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=0.95,
+            help="Scaling: the second worker joins once this share of the records is stored "
+            "(0: both start together).",
+        ),
+    ] = 0.25,
+    busy: Annotated[
+        int,
+        typer.Option(min=0, help="Scaling: processes that spin on a core each meanwhile."),
+    ] = 0,
 ) -> None:
     """Benchmark the pipeline beside baselines: throughput, latency, memory, scaling.
 
@@ -420,6 +433,8 @@ def bench(
         profile=profile,
         out_dir=out_dir,
         worker_env=tuple(_name_value(item) for item in worker_env or ()),
+        join_at=join_at,
+        busy=busy,
     )
     _setup_logging("warning")
     logging.getLogger("kafka").setLevel(logging.ERROR)  # leader moves of brand-new topics

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -162,3 +162,17 @@ class Child:
         with contextlib.suppress(FileNotFoundError):
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return "(no log)"
+
+
+@contextlib.contextmanager
+def busy_cores(count: int, log_dir: Path) -> Iterator[None]:
+    """`count` processes that spin on a core each while the block runs (a loaded machine)."""
+    hogs = [
+        Child(["-c", "while True: pass"], {}, log_dir / f"busy-{index}.log").start()
+        for index in range(count)
+    ]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.stop(timeout=5)

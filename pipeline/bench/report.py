@@ -270,7 +270,8 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         ))  # fmt: skip
     if report.scaling:
         out.append((
-            "Scaling (same events, same topics layout, one consumer group)",
+            "Scaling (same events, same topics layout, one consumer group"
+            + _scaling_conditions(report.meta) + ")",
             ["workers", "events/s", "speedup", "CPU % per worker"],
             [[str(s.workers),
               _f(s.events_per_second) if s.completed else f"stalled at {_f(s.stored)}",
@@ -360,3 +361,13 @@ def write(report: Report, directory: Path) -> tuple[Path, Path]:
     as_json.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     as_md.write_text(markdown(report))
     return as_json, as_md
+
+
+def _scaling_conditions(meta: dict[str, Any]) -> str:
+    """How the 2-worker run was set up (absent from reports made before these options)."""
+    parts = []
+    if meta.get("join_at"):
+        parts.append(f"the second worker joins at {meta['join_at']:.0%} of the records")
+    if meta.get("busy"):
+        parts.append(f"{meta['busy']} busy processes spin meanwhile")
+    return "; " + ", ".join(parts) if parts else ""

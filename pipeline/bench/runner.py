@@ -39,7 +39,7 @@ from pipeline.bench.latency import (
     session_latencies,
     touchpoint_latencies,
 )
-from pipeline.bench.processes import REPO, Child, Sampler
+from pipeline.bench.processes import REPO, Child, Sampler, busy_cores
 from pipeline.bench.profile import Profiler, summarise
 from pipeline.bench.report import (
     PIPELINE,
@@ -62,7 +62,7 @@ from pipeline.bench.traffic import (
     raw_topics,
     records_per_topic,
 )
-from pipeline.bench.workers import IDLE_AFTER, BenchError, Fleet, Stalled
+from pipeline.bench.workers import IDLE_AFTER, BenchError, Fleet, Stalled, Worker
 from pipeline.localstack.kafka import LocalKafka
 from pipeline.settings import Settings
 from pipeline.subprocesses import clean_env
@@ -118,6 +118,8 @@ class BenchOptions:
     out_dir: Path = Path("var/bench")
     profile: bool = False  # py-spy the 1-worker run (costs it a little CPU)
     worker_env: tuple[tuple[str, str], ...] = ()  # settings for the workers (A/B runs)
+    join_at: float = 0.25  # share of the records stored when the second worker joins (0: at start)
+    busy: int = 0  # processes spinning on a core each during the 2-worker run
 
 
 #: name -> (module, what it does per record)
@@ -216,22 +218,28 @@ class Bench:
         return dict(self.options.worker_env)
 
     def pipeline(
-        self, run: str, workers: int, expected: int, half: list[tuple[int, int]] | None = None
-    ) -> tuple[Throughput, Fleet, dict[str, str]]:
+        self, run: str, workers: int, expected: int, half: list[tuple[int, int]] | None = None,
+        join_at: float = 0.0,
+    ) -> tuple[Throughput, Fleet, dict[str, str]]:  # fmt: skip
         """Start `workers` workers on prefix `run` and time them through `expected` records;
         the fleet is left running (the caller stops it). `half` receives (customers, RSS of
-        the first worker) once half the records are stored."""
+        the first worker) once half the records are stored. With `join_at`, one worker
+        starts and the others join once that share of the records is stored."""
         started = time.time()
         fleet = Fleet.start(
             self.bootstrap, prefix=self.names(run).prefix, group=self.group(run),
-            count=workers, partitions=self.options.partitions, workdir=self.workdir / run,
-            extra_env=dict(self.options.worker_env),
+            count=1 if join_at else workers, partitions=self.options.partitions,
+            workdir=self.workdir / run, extra_env=dict(self.options.worker_env),
         )  # fmt: skip
-        watched = {}
-        for index, worker in enumerate(fleet.workers):
+        watched: dict[str, str] = {}
+
+        def watch(index: int, worker: Worker) -> None:
             key = f"{run}-worker-{index}"
             self.sampler.watch(key, worker.child.pid)
             watched[key] = "worker" if workers == 1 else f"worker-{index + 1}"
+
+        for index, worker in enumerate(fleet.workers):
+            watch(index, worker)
         profiler: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
         if self.options.profile and run == "a":
             profiler = Profiler(fleet.workers[0].child.pid, self.workdir / "worker.pyspy")
@@ -243,6 +251,9 @@ class Bench:
                 if half is not None and not half and done >= expected // 2:
                     self.sampler.sample()
                     half.append((fleet.customers(), self.sampler.rss(first_key)))
+                while len(fleet.workers) < workers and done >= expected * join_at:
+                    self.say(f"  worker {len(fleet.workers) + 1} joins at {done:,} records")
+                    watch(len(fleet.workers), fleet.add())
 
             with profiler:
                 fleet.wait_processed(
@@ -456,7 +467,8 @@ def run_bench(options: BenchOptions, settings: Settings, console: Console) -> Re
         "load_average": " ".join(f"{v:.2f}" for v in os.getloadavg()),
         "python": platform.python_version(), "commit": _commit(), "events": options.events,
         "seed": options.seed, "partitions": options.partitions, "quick": options.quick,
-        "workdir": str(workdir), "note": CONTENDED,
+        "workdir": str(workdir), "note": CONTENDED, "join_at": options.join_at,
+        "busy": options.busy,
     })  # fmt: skip
     with broker(settings, workdir, console) as (bootstrap, broker_pid):
         bench = Bench(options, bootstrap, broker_pid, workdir, console)
@@ -556,10 +568,15 @@ def _records_per_event(bench: Bench, report: Report, names: TopicNames, events: 
 
 def _scaling(bench: Bench, report: Report, one: Throughput, events: int) -> None:
     """2 workers in one group on their own copy of the events, against `one` worker."""
-    bench.say("pipeline: 2 workers")
+    options = bench.options
+    bench.say(
+        f"pipeline: 2 workers (the second joins at {options.join_at:.0%} of the records"
+        + (f", {options.busy} busy processes)" if options.busy else ")")
+    )
     report.scaling = [Scale(1, one.events_per_second, 1.0, _worker_cpu(one), events)]
     try:
-        two, fleet2, _ = bench.pipeline("b", 2, events)
+        with busy_cores(options.busy, bench.workdir / "b"):
+            two, fleet2, _ = bench.pipeline("b", 2, events, join_at=options.join_at)
     except Stalled as stalled:
         try:
             lag = group_lag(bench.bootstrap, bench.group("b"))

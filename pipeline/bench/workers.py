@@ -5,6 +5,7 @@ what the pipeline has done is read through each worker's /query/ endpoint and su
 
     fleet = Fleet.start(bootstrap, prefix="b1.", group="bench-1", count=2, workdir=...)
     fleet.wait_ready(timeout=120)
+    fleet.add()                # one more worker joins the group (mid-run)
     fleet.processed()          # rows in touchpoints + dead_letters, over all workers
     fleet.window()             # (first record normalised, last row inserted), time.time()
 """
@@ -51,6 +52,7 @@ class Worker:
     def __init__(self, child: Child, web_port: int) -> None:
         self.child = child
         self.web_port = web_port
+        self.answered = False  # its query endpoint has answered once
 
     def query(self, sql: str, timeout: float = 60) -> list[dict[str, Any]]:
         """Rows of a read-only query, through the worker."""
@@ -68,9 +70,10 @@ class Worker:
         if not self.child.running():
             raise BenchError(f"a worker exited while starting:\n{self.child.log_tail()}")
         try:
-            return self.query("SELECT 1 AS one", timeout=5) == [{"one": 1}]
+            self.answered = self.query("SELECT 1 AS one", timeout=5) == [{"one": 1}]
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
+        return self.answered
 
 
 @dataclass
@@ -78,6 +81,7 @@ class Fleet:
     """Workers sharing one consumer group and topic prefix."""
 
     workers: list[Worker]
+    launch: Callable[[int], Worker]  # starts worker number i with the fleet's settings
 
     @classmethod
     def start(
@@ -92,8 +96,8 @@ class Fleet:
         extra_env: dict[str, str] | None = None,
     ) -> Fleet:
         """Start `count` workers (not yet ready: see `wait_ready`)."""
-        workers = []
-        for index in range(count):
+
+        def launch(index: int) -> Worker:
             port = free_port()
             env = clean_env(
                 KAFKA_BOOTSTRAP_SERVERS=bootstrap,
@@ -113,8 +117,15 @@ class Fleet:
             )
             env.update(extra_env or {})  # overrides any of the above
             child = Child(["-m", "pipeline", "worker"], env, workdir / f"worker-{index}.log")
-            workers.append(Worker(child.start(), port))
-        return cls(workers)
+            return Worker(child.start(), port)
+
+        return cls([launch(index) for index in range(count)], launch)
+
+    def add(self) -> Worker:
+        """Start one more worker in the group: it joins, and a rebalance follows."""
+        worker = self.launch(len(self.workers))
+        self.workers.append(worker)
+        return worker
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -132,6 +143,7 @@ class Fleet:
                 "SELECT (SELECT count() FROM touchpoints) + (SELECT count() FROM dead_letters) AS n"
             )[0]["n"])
             for worker in self.workers
+            if worker.answered or worker.ready()  # one that joined late may be starting
         )  # fmt: skip
 
     def window(self) -> tuple[float, float]:
@@ -143,8 +155,9 @@ class Fleet:
                 "SELECT received_at AS at, _inserted_at AS inserted FROM touchpoints "
                 "UNION ALL SELECT failed_at, _inserted_at FROM dead_letters)"
             )[0]
-            firsts.append(_epoch(row["first"]))
-            lasts.append(_epoch(row["last"]))
+            if _epoch(row["last"]) > 0:  # a worker that joined late may have stored nothing
+                firsts.append(_epoch(row["first"]))
+                lasts.append(_epoch(row["last"]))
         return min(firsts), max(lasts)
 
     def wait_processed(
