@@ -175,7 +175,8 @@ def _throughput(name: str, per_second: float, cpu_ms: float) -> Throughput:
 def test_report_ratios_and_markdown_carry_every_section() -> None:
     report = Report(
         meta={"measured_at": "now", "cpus": 2, "load_average": "1 1 1", "commit": "abc",
-              "events": 1000, "seed": 42, "partitions": 8, "note": "contended"},
+              "events": 1000, "seed": 42, "partitions": 8, "note": "contended",
+              "join_at": 0.25, "busy": 1},
         throughput=[_throughput(PIPELINE, 100, 4000), _throughput("quix", 1000, 100)],
         latency=Latency(50, 0.5, 1000, 100.0, [
             LatencyPath("touchpoint", 10, 1, 2, 3),
@@ -198,6 +199,7 @@ def test_report_ratios_and_markdown_carry_every_section() -> None:
         "End-to-end throughput", "Latency at 50", "Memory", "Scaling", "stalled at 700",
         "2 workers: stalled", "> contended", "| 512 |", "already queryable", "| 1.020 |",
         "| 0.720 |", "| state-changelog | 0.700 |", "wrote 8.0 records/s",
+        "the second worker joins at 25% of the records, 1 busy processes spin meanwhile",
     )  # fmt: skip
     for piece in expected:
         assert piece in text
