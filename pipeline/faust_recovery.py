@@ -9,48 +9,61 @@ after it are acknowledged, the committed offset passes it too. A restarted worke
 records while it finished recovery lost some of them that way (the worker-restart
 end-to-end test, about one run in three).
 
-After Faust's method, the stream partitions are sought once more, now that nothing
-empties the queues: to their committed offsets, or to the earliest ones where the group
-has committed nothing yet (the consumer starts there: `auto_offset_reset` "earliest").
-Whatever was dropped is read again. Records the streams already took are read twice,
-which the pipeline absorbs: the engine drops event ids it has seen.
+Here the queues are emptied as before, but what they held is noted first: after Faust's
+method, each partition that lost records is sought back to the first of them, so they
+are read again. A queue holds a partition's records in order, so everything from that
+offset on was dropped too, and nothing is read twice.
 
     install_reseek_after_recovery()     # before the worker starts
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from faust.tables.recovery import Recovery
-
-TP = TypeVar("TP")
 
 _faust_on_recovery_completed = Recovery.on_recovery_completed
 
 
-def reseek_targets(committed: Mapping[TP, int | None], earliest: Mapping[TP, int]) -> dict[TP, int]:
-    """Where each stream partition is read from again: its committed offset, else (nothing
-    committed yet) its earliest."""
-    return {tp: offset if offset else earliest.get(tp, 0) for tp, offset in committed.items()}
+def first_offsets(items: Iterable[object]) -> dict[Any, int]:
+    """The lowest offset per topic partition among queued stream events (other items,
+    which carry no Kafka record, are ignored)."""
+    first: dict[Any, int] = {}
+    for item in items:
+        message = getattr(item, "message", None)
+        tp, offset = getattr(message, "tp", None), getattr(message, "offset", None)
+        if tp is not None and isinstance(offset, int):
+            first[tp] = min(offset, first.get(tp, offset))
+    return first
 
 
 async def on_recovery_completed(self: Any, generation_id: int = 0) -> None:
-    """Faust's `Recovery.on_recovery_completed`, then the stream partitions sought again."""
-    await _faust_on_recovery_completed(self, generation_id)
+    """Faust's `Recovery.on_recovery_completed`; records its queue clear drops are read again."""
     app = self.app
+    flow_control = app.flow_control
+    dropped: dict[Any, int] = {}
+
+    def clear_noting_what_is_dropped() -> None:
+        for queue in list(flow_control._queues):
+            for tp, offset in first_offsets(queue._queue).items():
+                dropped[tp] = min(offset, dropped.get(tp, offset))
+            queue.clear()
+
+    flow_control.clear = clear_noting_what_is_dropped  # resume() calls self.clear()
+    try:
+        await _faust_on_recovery_completed(self, generation_id)
+    finally:
+        del flow_control.clear  # Faust's own again
     consumer = app.consumer
-    streams = {tp for tp in consumer.assignment() if not self._is_changelog_tp(tp)}
-    if app.consumer_generation_id != generation_id or not streams:
+    if app.consumer_generation_id != generation_id:
         return  # rebalancing again: the next recovery seeks
-    committed = await consumer.seek_to_committed()
-    unset = [tp for tp in streams if not committed.get(tp)]
-    earliest = await consumer.earliest_offsets(*unset) if unset else {}
-    targets = reseek_targets({tp: committed.get(tp) for tp in streams}, earliest)
-    for tp, offset in targets.items():
-        await consumer.seek(tp, offset)  # also where Faust's reader accepts records from
-    self.log.info("Stream partitions sought again after recovery (records fetched meanwhile).")
+    assigned = consumer.assignment()
+    for tp, offset in sorted(dropped.items()):
+        if tp in assigned:
+            self.log.info("Reading %s again from offset %d (dropped at recovery's end)", tp, offset)
+            await consumer.seek(tp, offset)
 
 
 def install_reseek_after_recovery() -> None:

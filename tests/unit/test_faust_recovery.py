@@ -1,25 +1,33 @@
-"""Where the stream partitions are read from again once recovery has finished."""
+"""Which records are read again after Faust's end of recovery emptied the stream queues."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from faust.tables.recovery import Recovery
+from faust.types import TP
 
 from pipeline.faust_recovery import (
+    first_offsets,
     install_reseek_after_recovery,
     on_recovery_completed,
-    reseek_targets,
 )
 
 
-def test_a_partition_with_a_committed_offset_is_read_again_from_it() -> None:
-    assert reseek_targets({("raw", 0): 12, ("raw", 1): 7}, {}) == {("raw", 0): 12, ("raw", 1): 7}
+def queued(topic: str, partition: int, offset: int) -> SimpleNamespace:
+    """A stream event as a queue holds it: the Kafka record is its `message`."""
+    return SimpleNamespace(message=SimpleNamespace(tp=TP(topic, partition), offset=offset))
 
 
-def test_a_partition_the_group_never_committed_is_read_again_from_its_earliest_record() -> None:
-    # The consumer started there (auto_offset_reset "earliest"): what it fetched before
-    # Faust emptied the queues is read again, not skipped.
-    targets = reseek_targets({("raw", 0): None, ("raw", 1): 0, ("raw", 2): 5}, {("raw", 0): 3})
-    assert targets == {("raw", 0): 3, ("raw", 1): 0, ("raw", 2): 5}
+def test_each_partition_is_read_again_from_the_first_record_the_queues_dropped() -> None:
+    items = [queued("raw", 0, 15), queued("raw", 0, 12), queued("raw", 1, 7), queued("raw", 0, 13)]
+    assert first_offsets(items) == {TP("raw", 0): 12, TP("raw", 1): 7}
+
+
+def test_queue_items_without_a_kafka_record_are_ignored() -> None:
+    assert first_offsets([object(), SimpleNamespace(message=None), queued("raw", 2, 0)]) == {
+        TP("raw", 2): 0
+    }
 
 
 def test_installing_replaces_fausts_end_of_recovery() -> None:
