@@ -12,7 +12,8 @@ end-to-end test, about one run in three).
 Here the queues are emptied as before, but what they held is noted first: after Faust's
 method, each partition that lost records is sought back to the first of them, so they
 are read again. A queue holds a partition's records in order, so everything from that
-offset on was dropped too, and nothing is read twice.
+offset on was dropped too; a record is read twice only when the stream had taken some
+that were fetched before Faust's seek (the engine drops event ids it has seen).
 
     install_reseek_after_recovery()     # before the worker starts
 """
