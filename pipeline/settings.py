@@ -189,7 +189,7 @@ class SinkSettings(BaseSettings):
         description="JOURNEYS_SINK_BATCH_SIZE: rows waiting that make a flush start early.",
     )
     batch_seconds: float = Field(
-        default=1.0,
+        default=0.5,
         gt=0,
         le=60,
         description="JOURNEYS_SINK_BATCH_SECONDS: seconds between flushes (rows to "
