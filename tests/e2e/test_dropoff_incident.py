@@ -63,9 +63,16 @@ def test_a_checkout_incident_raises_one_episode_and_nothing_else(
     last_day = START + timedelta(days=DAYS - 1)
 
     def all_days_counted() -> list[dict[str, object]] | None:
-        rows = worker.query(DECISION_BY_DAY)
-        days = {_utc(row["window_start"]) for row in rows}
-        return rows if last_day in days else None
+        # Each partition reports its windows in order, when its own watermark passes them:
+        # the month is counted once every partition that reported a day reported the last.
+        reported = worker.query(
+            "SELECT uniqExact(partition) AS partitions, "
+            f"uniqExactIf(partition, window_start = '{last_day:%Y-%m-%d %H:%M:%S}') AS done "
+            f"FROM conversion_partials FINAL WHERE window_size_seconds = {DAY}"
+        )[0]
+        if not 0 < int(reported["partitions"]) == int(reported["done"]):
+            return None
+        return worker.query(DECISION_BY_DAY)
 
     rows = wait_until(all_days_counted, 900, "every daily window of the month", interval=5)
     # Days with the detector's minimum volume; the first days of the month are thin, as
