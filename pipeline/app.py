@@ -22,11 +22,8 @@ from rich.console import Console
 from pipeline.clickhouse.client import READ_ONLY
 from pipeline.errors import ConfigError
 from pipeline.ingest import deadletters
-from pipeline.ingest.normalize import normalizer_for
 from pipeline.journeys.agent import PipelineRunner
-from pipeline.journeys.engine import EngineConfig
-from pipeline.journeys.pipeline import PipelineConfig, Router
-from pipeline.journeys.resolution import IdentityLimits
+from pipeline.journeys.pipeline import PipelineConfig
 from pipeline.journeys.stages import StageModel
 from pipeline.metrics.agents import register_metrics_agents
 from pipeline.metrics.dropoff import DetectorConfig
@@ -91,32 +88,13 @@ def create_app(
     def writer(table: str, columns: tuple[str, ...]) -> RowWriter:
         return RowWriter(clickhouse, table, columns, lock, sink.retry_max_seconds)
 
-    # raw records -> normalise -> resolve -> engine -> rows + state, one flush a second
-    sessions = settings.sessions
-    engine = EngineConfig(
-        stage_model=stage_model,
-        inactivity_gap=sessions.inactivity_gap,
-        max_length=sessions.max_length,
-        allowed_lateness=sessions.allowed_lateness,
-        retention=sessions.customer_retention,
-        provisional=sessions.provisional_rows,
-    )
+    # raw records -> normalise -> resolve -> engine -> rows + state, a flush every 0.5 s
     PipelineRunner(
         app,
         names,
-        PipelineConfig(
-            normalizer=normalizer_for(settings),
-            engine=engine,
-            limits=IdentityLimits(settings.identity.limits()),
-            router=Router(kafka.partitions),
-            window_sizes=tuple(settings.windows.sizes),
-            idle_after=sessions.idle_after,
-            idle_rate=sessions.idle_rate,
-        ),
+        PipelineConfig.from_settings(settings, stage_model),
         {table: writer(table, columns) for table, columns in rows.TABLES.items()},
-        flush_seconds=sink.batch_seconds,
-        flush_rows=sink.batch_size,
-        max_batch=sink.take_max,
+        sink,
     ).register()
 
     # window reports -> final windows -> drop-off alerts (-> webhook)

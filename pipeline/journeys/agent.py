@@ -5,7 +5,8 @@ and changelog records out, inputs acknowledged only once their effects are durab
         -> batches (noack) -> PartitionPipeline of each record's partition
         -> journeys.internal (one envelope per destination partition per flush)
 
-    every `flush_seconds`, and before a revocation completes:
+    every JOURNEYS_SINK_BATCH_SECONDS (JOURNEYS_SINK_CATCH_UP_SECONDS while the records
+    taken are old: a backlog), and before a revocation completes:
         1. ClickHouse: one insert per table for the whole worker (token: the flush)
         2. Kafka: dead letters and window reports, then one changelog record per changed
            key (partition p's records to partition p), then the envelopes for other
@@ -37,6 +38,7 @@ from faust.exceptions import NotReady
 from pipeline.ingest.normalize import RawRecord
 from pipeline.journeys.pipeline import Flush, PartitionPipeline, PipelineConfig
 from pipeline.journeys.store import PartitionState
+from pipeline.settings import SinkSettings
 from pipeline.sink.clickhouse import RowWriter
 from pipeline.topics import TopicNames
 from schemas.touchpoint import Channel
@@ -74,18 +76,13 @@ class PipelineRunner:
         names: TopicNames,
         config: PipelineConfig,
         writers: Mapping[str, RowWriter],
-        *,
-        flush_seconds: float,
-        flush_rows: int,
-        max_batch: int,
+        pace: SinkSettings,
     ) -> None:
         self.app = app
         self.names = names
         self.config = config
         self.writers = writers
-        self.flush_seconds = flush_seconds
-        self.flush_rows = flush_rows
-        self.max_batch = max_batch
+        self.pace = pace
         partitions = config.router.partitions
         # Faust's table is the changelog and the recovery: partition p's records are in
         # its store under keys starting with "p|" (pipeline.journeys.store).
@@ -98,6 +95,8 @@ class PipelineRunner:
         self.batch_lock = asyncio.Lock()  # a batch and a flush's hand-over exclude each other
         self.flush_lock = asyncio.Lock()  # one flush at a time, in order
         self.active = False  # False between a revocation and the next assignment
+        self.behind = False  # whether the batches since the last flush were old records
+        self.last_flush = time.monotonic()
         self.stats = FlushStats()
 
     def register(self) -> None:
@@ -113,10 +112,12 @@ class PipelineRunner:
     async def run(self, stream: Any) -> None:
         # raw records | envelopes (noack) -> partition pipelines (outboxes sent at the flush)
         self.stream = stream
-        async for events in stream.noack_take(self.max_batch, within=TAKE_WITHIN):
+        async for events in stream.noack_take(self.pace.take_max, within=TAKE_WITHIN):
             async with self.batch_lock:
                 self.active = True
                 wall, now = time.monotonic(), datetime.now(UTC)
+                newest = max(event.message.timestamp or 0.0 for event in events)
+                self.behind = now.timestamp() - newest > self.pace.behind_seconds
                 for event in events:
                     message = event.message
                     pipe = self._pipeline(message.partition)
@@ -127,7 +128,7 @@ class PipelineRunner:
                         pipe.on_raw(channel, raw_record(event), now, wall)
                 self.unacked.extend(events)
                 waiting = sum(p.pending.row_count() for p in self.pipelines.values())
-            if waiting >= self.flush_rows:
+            if waiting >= self.pace.batch_size:
                 await self.flush()
 
     def _pipeline(self, partition: int) -> PartitionPipeline:
@@ -151,7 +152,9 @@ class PipelineRunner:
         # and the consumer then waits for every taken input to be acknowledged, that is
         # for one more flush (Ctrl-C would hang). The loop is cancelled after that wait.
         while True:
-            await asyncio.sleep(self.flush_seconds)
+            await asyncio.sleep(self.pace.batch_seconds)
+            if self.behind and time.monotonic() - self.last_flush < self.pace.catch_up_seconds:
+                continue  # catching up: fewer, larger flushes (latency is already lost)
             try:
                 await self.flush()
             except NotReady:
@@ -176,6 +179,7 @@ class PipelineRunner:
                     for pipe in self._assigned_pipelines():
                         pipe.on_tick(wall)
                 flushes = {p: pipe.take_flush() for p, pipe in self.pipelines.items()}
+                self.behind, self.last_flush = False, wall
                 outboxes = [pipe.take_outbox() for pipe in self.pipelines.values()]
                 acks, self.unacked = self.unacked, []
             await self._write_rows(flushes)

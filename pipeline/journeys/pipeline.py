@@ -35,7 +35,7 @@ import msgspec
 from aiokafka.partitioner import murmur2
 
 from pipeline.ingest.deadletters import DeadLetter
-from pipeline.ingest.normalize import Normalizer, RawRecord, normalize_safely
+from pipeline.ingest.normalize import Normalizer, RawRecord, normalize_safely, normalizer_for
 from pipeline.journeys import codec
 from pipeline.journeys.engine import EngineConfig, Outputs, is_live
 from pipeline.journeys.identity import anchor_key
@@ -51,8 +51,10 @@ from pipeline.journeys.resolution import (
     Resolution,
     Resolver,
 )
+from pipeline.journeys.stages import StageModel
 from pipeline.journeys.store import Change, PartitionState
 from pipeline.metrics.windows import WindowCounter, WindowReport
+from pipeline.settings import Settings
 from pipeline.sink import rows
 from schemas.outputs import EnrichedTouchpoint
 from schemas.touchpoint import Channel, Touchpoint
@@ -117,6 +119,27 @@ class PipelineConfig:
     window_sizes: tuple[timedelta, ...]
     idle_after: float = 60.0
     idle_rate: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, stage_model: StageModel) -> PipelineConfig:
+        """The worker's configuration (also the offline bench's)."""
+        sessions = settings.sessions
+        return cls(
+            normalizer=normalizer_for(settings),
+            engine=EngineConfig(
+                stage_model=stage_model,
+                inactivity_gap=sessions.inactivity_gap,
+                max_length=sessions.max_length,
+                allowed_lateness=sessions.allowed_lateness,
+                retention=sessions.customer_retention,
+                provisional=sessions.provisional_rows,
+            ),
+            limits=IdentityLimits(settings.identity.limits()),
+            router=Router(settings.kafka.partitions),
+            window_sizes=tuple(settings.windows.sizes),
+            idle_after=sessions.idle_after,
+            idle_rate=sessions.idle_rate,
+        )
 
 
 @dataclass

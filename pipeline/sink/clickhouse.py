@@ -105,10 +105,11 @@ class RowWriter:
         """Store `rows`, retrying transient failures with backoff until ClickHouse answers."""
         if not rows:
             return WriteResult()
-        return await retrying(lambda: asyncio.to_thread(self._write_now, rows, token),
+        return await retrying(lambda: asyncio.to_thread(self.write_blocking, rows, token),
                               self.retry_max_seconds)  # fmt: skip
 
-    def _write_now(self, rows: Sequence[Sequence[object]], token: str) -> WriteResult:
+    def write_blocking(self, rows: Sequence[Sequence[object]], token: str) -> WriteResult:
+        """`write` once, in this thread, without retries."""
         result = WriteResult()
         with self.lock:
             self.insert_or_split(list(range(len(rows))), rows, token, result)
