@@ -195,20 +195,6 @@ class SinkSettings(BaseSettings):
         description="JOURNEYS_SINK_BATCH_SECONDS: seconds between flushes (rows to "
         "ClickHouse, state to its changelog, then inputs acknowledged).",
     )
-    catch_up_seconds: float = Field(
-        default=5.0,
-        gt=0,
-        le=60,
-        description="JOURNEYS_SINK_CATCH_UP_SECONDS: seconds between flushes while the worker "
-        "catches up (the newest record of a batch was produced more than "
-        "JOURNEYS_SINK_BEHIND_SECONDS earlier): fewer, larger inserts and changelog writes.",
-    )
-    behind_seconds: float = Field(
-        default=10.0,
-        gt=0,
-        description="JOURNEYS_SINK_BEHIND_SECONDS: how old (by its Kafka timestamp) the newest "
-        "record of a batch is when the worker counts as catching up.",
-    )
     take_max: int = Field(
         default=2000,
         ge=1,

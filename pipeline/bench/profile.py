@@ -72,7 +72,7 @@ def _py_spy() -> str | None:
 class Profiler:
     """py-spy recording one process (raw collapsed stacks) while the block runs."""
 
-    def __init__(self, pid: int, out: Path, rate: int = 25) -> None:
+    def __init__(self, pid: int, out: Path, rate: int = 100) -> None:
         self.pid, self.out, self.rate = pid, out, rate
         self._process: subprocess.Popen[bytes] | None = None
 

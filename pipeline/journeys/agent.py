@@ -5,8 +5,7 @@ and changelog records out, inputs acknowledged only once their effects are durab
         -> batches (noack) -> PartitionPipeline of each record's partition
         -> journeys.internal (one envelope per destination partition per flush)
 
-    every JOURNEYS_SINK_BATCH_SECONDS (JOURNEYS_SINK_CATCH_UP_SECONDS while the records
-    taken are old: a backlog), and before a revocation completes:
+    every JOURNEYS_SINK_BATCH_SECONDS, and before a revocation completes:
         1. ClickHouse: one insert per table for the whole worker (token: the flush)
         2. Kafka: dead letters and window reports, then one changelog record per changed
            key (partition p's records to partition p), then the envelopes for other
@@ -95,8 +94,6 @@ class PipelineRunner:
         self.batch_lock = asyncio.Lock()  # a batch and a flush's hand-over exclude each other
         self.flush_lock = asyncio.Lock()  # one flush at a time, in order
         self.active = False  # False between a revocation and the next assignment
-        self.behind = False  # whether the batches since the last flush were old records
-        self.last_flush = time.monotonic()
         self.stats = FlushStats()
 
     def register(self) -> None:
@@ -116,8 +113,6 @@ class PipelineRunner:
             async with self.batch_lock:
                 self.active = True
                 wall, now = time.monotonic(), datetime.now(UTC)
-                newest = max(event.message.timestamp or 0.0 for event in events)
-                self.behind = now.timestamp() - newest > self.pace.behind_seconds
                 for event in events:
                     message = event.message
                     pipe = self._pipeline(message.partition)
@@ -127,8 +122,8 @@ class PipelineRunner:
                         channel = self.channels[message.topic]
                         pipe.on_raw(channel, raw_record(event), now, wall)
                 self.unacked.extend(events)
-                waiting = sum(p.pending.row_count() for p in self.pipelines.values())
-            if waiting >= self.pace.batch_size:
+                rows_waiting = sum(p.pending.row_count() for p in self.pipelines.values())
+            if rows_waiting >= self.pace.batch_size:
                 await self.flush()
 
     def _pipeline(self, partition: int) -> PartitionPipeline:
@@ -153,8 +148,6 @@ class PipelineRunner:
         # for one more flush (Ctrl-C would hang). The loop is cancelled after that wait.
         while True:
             await asyncio.sleep(self.pace.batch_seconds)
-            if self.behind and time.monotonic() - self.last_flush < self.pace.catch_up_seconds:
-                continue  # catching up: fewer, larger flushes (latency is already lost)
             try:
                 await self.flush()
             except NotReady:
@@ -179,7 +172,6 @@ class PipelineRunner:
                     for pipe in self._assigned_pipelines():
                         pipe.on_tick(wall)
                 flushes = {p: pipe.take_flush() for p, pipe in self.pipelines.items()}
-                self.behind, self.last_flush = False, wall
                 outboxes = [pipe.take_outbox() for pipe in self.pipelines.values()]
                 acks, self.unacked = self.unacked, []
             await self._write_rows(flushes)
