@@ -213,6 +213,9 @@ class PartitionPipeline:
     def take_flush(self) -> Flush:
         """Everything made since the last flush, with the changelog records of the state."""
         flush, self.pending = self.pending, Flush()
+        flush.rows = {
+            table: rows.latest_versions(table, made) for table, made in flush.rows.items()
+        }
         meta: dict[str, object] = {
             "clock": self.clock.snapshot(),
             "windows": self.counter.snapshot(),

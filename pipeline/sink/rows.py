@@ -6,6 +6,9 @@ docs loop over it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from operator import itemgetter
+
 from pipeline.metrics.windows import WindowReport
 from schemas.outputs import (
     CustomerMerge,
@@ -166,3 +169,26 @@ TABLES: dict[str, tuple[str, ...]] = {
     CUSTOMER_MERGES: MERGE_COLUMNS,
     IDENTITY_VIOLATIONS: VIOLATION_COLUMNS,
 }
+
+#: The columns that identify a row where ClickHouse collapses versions (ReplacingMergeTree)
+#: and one flush often makes several versions of it: a session or a journey changes with
+#: each touchpoint a release applies. Only the last version of a flush is written.
+COLLAPSED_BY: dict[str, tuple[str, ...]] = {
+    TOUCHPOINTS: ("event_id",),
+    SESSIONS: ("customer_id", "session_id"),
+    JOURNEYS: ("customer_id",),
+    IDENTITY_LINKS: ("identifier",),
+    CUSTOMER_MERGES: ("loser_id",),
+}
+_KEYS = {
+    table: itemgetter(*(TABLES[table].index(column) for column in columns))
+    for table, columns in COLLAPSED_BY.items()
+}
+
+
+def latest_versions(table: str, made: Sequence[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    """`made` (in the order it was made) without the versions a later row replaces."""
+    key = _KEYS.get(table)
+    if key is None or len(made) < 2:
+        return list(made)
+    return list({key(row): row for row in made}.values())

@@ -99,7 +99,8 @@ def test_envelopes_keep_every_item_and_its_order() -> None:
 
 def test_a_partition_rebuilt_from_its_changelog_goes_on_as_if_never_stopped() -> None:
     """Run a journey straight through, and again with the pipeline dropped half-way and
-    rebuilt from nothing but the records its flushes wrote: the same rows come out."""
+    rebuilt from nothing but the records its flushes wrote: the same rows come out (in
+    their latest versions)."""
     journey = [
         touchpoint("ad_click", timedelta(minutes=0)),
         touchpoint("product_view", timedelta(minutes=5)),
@@ -130,7 +131,8 @@ def test_a_partition_rebuilt_from_its_changelog_goes_on_as_if_never_stopped() ->
                 pipe = PartitionPipeline(0, config(), PartitionState(dict(changelog), 0))
         pipe.on_tick(float(len(journey)))
         flush(pipe)
-        return out
+        # What ClickHouse keeps of each row: its latest version (a flush writes only that).
+        return {table: rows.latest_versions(table, made) for table, made in out.items()}
 
     straight, restarted = run(None), run(2)
     assert restarted == straight
@@ -199,3 +201,37 @@ def test_a_live_touchpoint_whose_customer_lives_elsewhere_gets_a_row_before_the_
     final = dict(zip(rows.TOUCHPOINT_COLUMNS, placed, strict=True))
     assert (final["event_id"], final["customer_id"]) == (tp.event_id, user)
     assert final["session_id"] is not None
+
+
+def test_a_flush_writes_only_the_latest_version_of_each_session_and_journey() -> None:
+    """A session opened and closed, and a journey advanced three times, within one flush:
+    the flush keeps the last version of each, and every touchpoint and transition."""
+    journey = [
+        touchpoint("ad_click", timedelta(minutes=0)),
+        touchpoint("product_view", timedelta(minutes=5)),
+        touchpoint("add_to_cart", timedelta(minutes=9)),
+    ]
+    pipe = PartitionPipeline(0, config(), PartitionState({}, 0))
+    for i, tp in enumerate(journey):
+        pipe.on_envelope(encode_envelope([Resolve(touchpoint=tp)]), float(i))
+    pipe.on_tick(4000.0)  # an hour past idle: the session is closed
+    made = pipe.take_flush().rows
+
+    (session,) = [dict(zip(rows.SESSION_COLUMNS, r, strict=True)) for r in made[rows.SESSIONS]]
+    (customer,) = [dict(zip(rows.JOURNEY_COLUMNS, r, strict=True)) for r in made[rows.JOURNEYS]]
+    assert (session["status"], session["touchpoints"]) == ("closed", len(journey))
+    assert customer["touchpoints"] == len(journey) and customer["stage"] == "decision"
+    assert customer["version"] > 1, "the journey changed more than once in this flush"
+    assert len(made[rows.TOUCHPOINTS]) == len(journey)
+    kinds = [
+        dict(zip(rows.TRANSITION_COLUMNS, r, strict=True))["kind"] for r in made[rows.TRANSITIONS]
+    ]
+    assert kinds == ["entered", "advanced", "advanced", "dropped_off"]
+
+
+def test_latest_versions_keeps_the_last_row_of_each_key_and_every_row_of_other_tables() -> None:
+    first = (*("s-1", "c-1", 1), *[None] * (len(rows.SESSION_COLUMNS) - 3))
+    second = (*("s-1", "c-1", 2), *[None] * (len(rows.SESSION_COLUMNS) - 3))
+    other = (*("s-2", "c-1", 1), *[None] * (len(rows.SESSION_COLUMNS) - 3))
+    assert rows.latest_versions(rows.SESSIONS, [first, other, second]) == [second, other]
+    assert rows.latest_versions(rows.TRANSITIONS, [first, first]) == [first, first]
