@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -140,6 +140,26 @@ class PipelineRunner:
         sent = await self.app.producer.send(topic, key, value, partition, None, headers)
         return asyncio.ensure_future(sent)
 
+    async def _produce_batches(
+        self, topic: str, partition: int, records: Sequence[tuple[bytes | None, bytes | None]]
+    ) -> list[asyncio.Future[Any]]:
+        """`records` to one partition, in order, as few record batches (one future a batch
+        instead of one a record: most of a flush's Kafka writes are changelog records)."""
+        producer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]  # Faust's aiokafka producer
+        sent: list[asyncio.Future[Any]] = []
+        batch = producer.create_batch()
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                sent.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(
+                        f"a {len(value or b'')}-byte record to {topic} exceeds a batch"
+                    )
+        if batch.record_count():
+            sent.append(await producer.send_batch(batch, topic, partition=partition))
+        return sent
+
     # ── flushes ────────────────────────────────────────────────────────────────────
 
     async def _flush_forever(self) -> None:
@@ -179,14 +199,13 @@ class PipelineRunner:
             for partition, flush in flushes.items():
                 outputs.extend(await self._outputs(partition, flush))
             await self._wait(outputs)
-            changes: list[asyncio.Future[RecordMetadata]] = []
+            changes: list[asyncio.Future[Any]] = []
             changelog = self.table.changelog_topic.get_topic_name()
             for partition, flush in flushes.items():
-                for key, value in flush.changes:
-                    # Keys as Faust's table serialises them (JSON), so that its recovery
-                    # and standby replicas read our records like its own.
-                    record_key = orjson.dumps(key)
-                    changes.append(await self._produce(changelog, record_key, value, partition))
+                # Keys as Faust's table serialises them (JSON), so that its recovery and
+                # standby replicas read our records like its own.
+                records = [(orjson.dumps(key), value) for key, value in flush.changes]
+                changes.extend(await self._produce_batches(changelog, partition, records))
             await self._wait(changes)
             # Work for other partitions leaves only now, once the state it came from is
             # durable: a partition that crashes and replays its inputs in another order
