@@ -1,8 +1,13 @@
-"""`journeys worker` that checks every offset commit against what the pipeline's flushes
-made durable. Run as `python -m tests.commit_checking_worker`; it appends one JSON line
-per commit of an input topic to the file named by JOURNEYS_TEST_COMMIT_LOG:
-{"topic", "partition", "offset", "durable"}. A commit is safe when its offset (the next
-one to read) is at most durable + 1.
+"""`journeys worker` that checks every offset commit, revocation and recovery against what
+the pipeline's flushes made durable. Run as `python -m tests.commit_checking_worker`; it
+appends one JSON line to the file named by JOURNEYS_TEST_COMMIT_LOG
+
+- per commit of an input topic: {"topic", "partition", "offset", "durable"}; a commit is
+  safe when its offset (the next one to read) is at most durable + 1;
+- when the pipeline's revocation handler has returned (Faust then gives the partitions
+  up) and when a recovery starts: {"event": "revoked" | "recovery", "unflushed": n},
+  where n counts what the pipeline processed and has not made durable yet (inputs not
+  acknowledged, rows, dead letters, envelopes, changed state); it must be 0.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as driver
 
 from pipeline.cli import main
@@ -24,6 +30,8 @@ RUNNERS: list[agent.PipelineRunner] = []
 
 _init = agent.PipelineRunner.__init__
 _commit = driver.Consumer._commit
+_revoked = agent.PipelineRunner._revoked
+_on_rebalance = Recovery.on_rebalance
 
 
 def init(self: agent.PipelineRunner, *args: Any, **kwargs: Any) -> None:
@@ -42,6 +50,28 @@ async def commit(self: Any, offsets: Mapping[Any, int]) -> bool:
     return bool(await _commit(self, offsets))
 
 
+def unflushed(runner: agent.PipelineRunner) -> int:
+    """What `runner` processed and has not made durable yet."""
+    made = len(runner.unacked)
+    for pipe in runner.pipelines.values():
+        pending, state = pipe.pending, pipe.state
+        made += pending.row_count() + len(pending.dead_letters) + len(pending.reports)
+        made += sum(len(items) for items in pipe.outbox.values())
+        made += len(state.customers.records.dirty) + len(state.identities.records.dirty)
+        made += len(state.counts.changed)
+    return made
+
+
+async def revoked(self: agent.PipelineRunner, *args: Any, **kwargs: Any) -> None:
+    await _revoked(self, *args, **kwargs)
+    record([{"event": "revoked", "unflushed": unflushed(self)}])
+
+
+async def on_rebalance(self: Recovery, *args: Any, **kwargs: Any) -> None:
+    record([{"event": "recovery", "unflushed": sum(unflushed(r) for r in RUNNERS)}])
+    await _on_rebalance(self, *args, **kwargs)
+
+
 def record(lines: Iterable[dict[str, Any]]) -> None:
     with LOG.open("a") as log:
         log.writelines(json.dumps(line) + "\n" for line in lines)
@@ -49,5 +79,7 @@ def record(lines: Iterable[dict[str, Any]]) -> None:
 
 agent.PipelineRunner.__init__ = init  # type: ignore[method-assign]  # the observation
 driver.Consumer._commit = commit  # type: ignore[method-assign]  # the observation
+agent.PipelineRunner._revoked = revoked  # type: ignore[method-assign]  # the observation
+Recovery.on_rebalance = on_rebalance  # type: ignore[method-assign]  # the observation
 sys.argv = ["journeys", "worker"]
 main()

@@ -1,6 +1,7 @@
 """A second worker joins while the first works through a backlog: every input is stored
-once (nothing lost, nothing stranded at the rebalance), and no offset was ever committed
-before the pipeline's flush had made its effects durable."""
+once (nothing lost, nothing stranded at the rebalance), and no offset was ever committed,
+nor a partition given up or recovered, before the pipeline's flush had made the effects
+of what it processed durable."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from kafka import KafkaAdminClient
 
 from pipeline.bench.traffic import bench_events, produce_all
 from pipeline.topics import TopicNames
@@ -19,6 +21,16 @@ pytestmark = pytest.mark.e2e
 EVENTS = 12_000
 SETTINGS = {"JOURNEYS_SESSIONS_IDLE_AFTER": "3", "JOURNEYS_SESSIONS_IDLE_RATE": "86400"}
 COMMAND = ["-m", "tests.commit_checking_worker"]
+
+
+def stable_members(bootstrap: str, group: str) -> int:
+    """Members of `group` once a rebalance has completed (0 while one is under way)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        described = admin.describe_groups([group])[group]
+    finally:
+        admin.close()
+    return len(described["members"]) if described["group_state"] == "Stable" else 0
 
 
 def accounted(workers: list[WorkerProcess]) -> tuple[set[str], set[tuple[str, int, int]]]:
@@ -45,7 +57,8 @@ def test_a_second_worker_joining_mid_backlog_loses_nothing_and_commits_only_dura
     tmp_path: Path,
 ) -> None:
     events = bench_events(EVENTS, seed=11)
-    produce_all(kafka_bootstrap, TopicNames(f"t{unique}."), events, partitions=4)
+    names = TopicNames(f"t{unique}.")
+    produce_all(kafka_bootstrap, names, events[: EVENTS // 2], partitions=4)
     commits = tmp_path / "commits.jsonl"
 
     def start(name: str) -> WorkerProcess:
@@ -62,6 +75,11 @@ def test_a_second_worker_joining_mid_backlog_loses_nothing_and_commits_only_dura
         "a tenth of the backlog stored by the first worker",
     )
     second = start("second-clickhouse")
+    # The rest of the backlog arrives once both workers own partitions: the second one
+    # then has work of its own however fast the first went through the first half.
+    group = first.env["KAFKA_CONSUMER_GROUP"]
+    wait_until(lambda: stable_members(kafka_bootstrap, group) == 2, 180, "a 2-worker group")
+    produce_all(kafka_bootstrap, names, events[EVENTS // 2 :], partitions=4)
 
     def done() -> bool:
         ids, letters = accounted([first, second])
@@ -73,6 +91,12 @@ def test_a_second_worker_joining_mid_backlog_loses_nothing_and_commits_only_dura
     assert accounted([second])[0], "the second worker joined in time to take partitions"
     assert first.stop() == 0 and second.stop() == 0
     lines = [json.loads(line) for line in commits.read_text().splitlines()]
-    assert lines, "the workers committed input offsets"
-    unsafe = [line for line in lines if line["offset"] > line["durable"] + 1]
+    offsets = [line for line in lines if "offset" in line]
+    assert offsets, "the workers committed input offsets"
+    unsafe = [line for line in offsets if line["offset"] > line["durable"] + 1]
     assert unsafe == []
+    # The second worker's joining revoked the first one's partitions, and each worker
+    # recovered what it was assigned: nothing processed was left unflushed at either.
+    events = [line for line in lines if "event" in line]
+    assert {"revoked", "recovery"} <= {line["event"] for line in events}
+    assert [line for line in events if line["unflushed"]] == []
