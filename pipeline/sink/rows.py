@@ -170,25 +170,37 @@ TABLES: dict[str, tuple[str, ...]] = {
     IDENTITY_VIOLATIONS: VIOLATION_COLUMNS,
 }
 
-#: The columns that identify a row where ClickHouse collapses versions (ReplacingMergeTree)
-#: and one flush often makes several versions of it: a session or a journey changes with
-#: each touchpoint a release applies. Only the last version of a flush is written.
-COLLAPSED_BY: dict[str, tuple[str, ...]] = {
-    TOUCHPOINTS: ("event_id",),
-    SESSIONS: ("customer_id", "session_id"),
-    JOURNEYS: ("customer_id",),
-    IDENTITY_LINKS: ("identifier",),
-    CUSTOMER_MERGES: ("loser_id",),
+#: Tables where ClickHouse collapses a row's versions (ReplacingMergeTree) and one flush
+#: often makes several versions of a row (a session or a journey changes with each
+#: touchpoint a release applies): the columns that identify a row, and the version column
+#: (None: the last row inserted wins). A flush writes only the version ClickHouse keeps.
+COLLAPSED_BY: dict[str, tuple[tuple[str, ...], str | None]] = {
+    TOUCHPOINTS: (("event_id",), "_version"),
+    SESSIONS: (("customer_id", "session_id"), "version"),
+    JOURNEYS: (("customer_id",), "version"),
+    IDENTITY_LINKS: (("identifier",), "version"),
+    CUSTOMER_MERGES: (("loser_id",), None),
 }
-_KEYS = {
-    table: itemgetter(*(TABLES[table].index(column) for column in columns))
-    for table, columns in COLLAPSED_BY.items()
+_COLLAPSING = {
+    table: (
+        itemgetter(*(TABLES[table].index(column) for column in key)),
+        None if version is None else TABLES[table].index(version),
+    )
+    for table, (key, version) in COLLAPSED_BY.items()
 }
 
 
 def latest_versions(table: str, made: Sequence[tuple[object, ...]]) -> list[tuple[object, ...]]:
-    """`made` (in the order it was made) without the versions a later row replaces."""
-    key = _KEYS.get(table)
-    if key is None or len(made) < 2:
+    """`made` (in the order it was made) without the rows ClickHouse would replace: per
+    key, the highest version, the last of equal ones."""
+    collapsing = _COLLAPSING.get(table)
+    if collapsing is None or len(made) < 2:
         return list(made)
-    return list({key(row): row for row in made}.values())
+    key_of, version = collapsing
+    kept: dict[object, tuple[object, ...]] = {}
+    for row in made:
+        key = key_of(row)
+        held = kept.get(key)
+        if held is None or version is None or row[version] >= held[version]:  # type: ignore[operator]
+            kept[key] = row
+    return list(kept.values())

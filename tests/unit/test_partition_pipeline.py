@@ -229,9 +229,10 @@ def test_a_flush_writes_only_the_latest_version_of_each_session_and_journey() ->
     assert kinds == ["entered", "advanced", "advanced", "dropped_off"]
 
 
-def test_latest_versions_keeps_the_last_row_of_each_key_and_every_row_of_other_tables() -> None:
+def test_latest_versions_keeps_the_highest_version_of_each_key_and_every_row_of_others() -> None:
     first = (*("s-1", "c-1", 1), *[None] * (len(rows.SESSION_COLUMNS) - 3))
     second = (*("s-1", "c-1", 2), *[None] * (len(rows.SESSION_COLUMNS) - 3))
     other = (*("s-2", "c-1", 1), *[None] * (len(rows.SESSION_COLUMNS) - 3))
     assert rows.latest_versions(rows.SESSIONS, [first, other, second]) == [second, other]
+    assert rows.latest_versions(rows.SESSIONS, [second, first]) == [second]  # highest wins
     assert rows.latest_versions(rows.TRANSITIONS, [first, first]) == [first, first]
