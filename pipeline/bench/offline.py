@@ -1,12 +1,16 @@
 """The partition pipelines alone: the bench's events through normalise, resolve, engine
-and rows, with no Kafka and no ClickHouse, to see what our own code costs per event.
+and rows, with no Kafka (and, unless asked, no ClickHouse), to see what our own code
+costs per event.
 
-    python -m pipeline.bench.offline --events 20000 [--flush-every 800] [--profile out.prof]
+    python -m pipeline.bench.offline --events 20000 [--flush-every 800] [--clickhouse]
+        [--profile out.prof]
 
 Records are spread over partitions as the bench's producer spreads them (Kafka's default
 partitioner on the record key); every `flush-every` records each pipeline's flush and
 outbox are taken, and the envelopes are handed to their partitions, as the worker does.
-Prints CPU microseconds per event, and with `--profile` writes cProfile statistics.
+With `--clickhouse`, each flush's rows are inserted into an embedded ClickHouse, one
+insert per table. Prints CPU microseconds per event, and with `--profile` writes cProfile
+statistics.
 """
 
 from __future__ import annotations
@@ -84,13 +88,10 @@ class Sink:
 
 
 def run(
-    items: list[Record], partitions: int, flush_every: int,
+    config: PipelineConfig, items: list[Record], partitions: int, flush_every: int,
     sink: Sink | None,
 ) -> int:  # fmt: skip
     """Feed every record; the rows made."""
-    settings = load_settings()
-    stage_model = load_stage_model(settings.stages.model_file, KNOWN_ACTIONS)
-    config = PipelineConfig.from_settings(settings, stage_model)
     data: dict[str, bytes] = {}
     pipes = [PartitionPipeline(p, config, PartitionState(data, p)) for p in range(partitions)]
     made = 0
@@ -130,15 +131,18 @@ def main() -> None:
     parser.add_argument("--profile", default=None)
     parser.add_argument("--clickhouse", action="store_true", help="insert into embedded chdb")
     args = parser.parse_args()
+    settings = load_settings()
+    stage_model = load_stage_model(settings.stages.model_file, KNOWN_ACTIONS)
+    config = PipelineConfig.from_settings(settings, stage_model)
     items = records(args.events, args.seed, args.partitions)
     workdir = Path(tempfile.mkdtemp(prefix="journeys-offline-"))
     sink = Sink(workdir / "chdb") if args.clickhouse else None
-    tune_garbage_collector(load_settings().worker.gc_threshold)
+    tune_garbage_collector(settings.worker.gc_threshold)
     profiler = cProfile.Profile() if args.profile else None
     began = time.process_time()
     if profiler is not None:
         profiler.enable()
-    made = run(items, args.partitions, args.flush_every, sink)
+    made = run(config, items, args.partitions, args.flush_every, sink)
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
