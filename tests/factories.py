@@ -8,8 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from pipeline.ingest.channels import KNOWN_ACTIONS
+from pipeline.journeys.clock import PartitionClock
 from pipeline.journeys.engine import EngineConfig, Outputs
-from pipeline.journeys.partition import DictStore, JourneyPartition, PartitionClock
+from pipeline.journeys.partition import DictStore, JourneyPartition
 from pipeline.journeys.stages import StageModel, load_stage_model
 from schemas.touchpoint import Campaign, Channel, Identities, RawRef, Touchpoint
 

@@ -110,7 +110,7 @@ def run(
         if sink is not None:
             sink.write(flushes)
         for pipe in pipes:
-            for destination, envelope in pipe.take_outbox().items():
+            for destination, envelope in pipe.take_outbox(wall).items():
                 pipes[destination].on_envelope(envelope, wall)
     return made
 

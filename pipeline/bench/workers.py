@@ -150,6 +150,8 @@ class Fleet:
         """(when the first record was normalised, when the last row was inserted)."""
         firsts, lasts = [], []
         for worker in self.workers:
+            if not (worker.answered or worker.ready()):
+                continue  # joined at the very end: still starting, stored nothing
             row = worker.query(
                 "SELECT min(at) AS first, max(inserted) AS last FROM ("
                 "SELECT received_at AS at, _inserted_at AS inserted FROM touchpoints "

@@ -49,6 +49,10 @@ class KafkaOutput:
     def write(self, event: GeneratedEvent) -> None:
         self._producer.send(self._topics[event.channel], key=event.key, value=event.value)
 
+    def flush(self) -> None:
+        """Wait until the broker has every event written so far."""
+        self._producer.flush()
+
     def close(self) -> None:
         self._producer.flush()
         self._producer.close()

@@ -33,6 +33,7 @@ import faust
 import orjson
 from aiokafka.structs import RecordMetadata
 from faust.exceptions import NotReady
+from faust.types import TP
 
 from pipeline.ingest.normalize import RawRecord
 from pipeline.journeys.pipeline import Flush, PartitionPipeline, PipelineConfig
@@ -190,9 +191,10 @@ class PipelineRunner:
                 wall = time.monotonic()
                 if self.active and not self.app.rebalancing:
                     for pipe in self._assigned_pipelines():
+                        pipe.expect(self._unread_sources(pipe.partition), wall)
                         pipe.on_tick(wall)
                 flushes = {p: pipe.take_flush() for p, pipe in self.pipelines.items()}
-                outboxes = [pipe.take_outbox() for pipe in self.pipelines.values()]
+                outboxes = [pipe.take_outbox(wall) for pipe in self.pipelines.values()]
                 acks, self.unacked = self.unacked, []
             await self._write_rows(flushes)
             outputs = []
@@ -228,6 +230,19 @@ class PipelineRunner:
         their clocks still close sessions), once their state is recovered."""
         owned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.internal}
         return [self._pipeline(partition) for partition in sorted(owned)]
+
+    def _unread_sources(self, partition: int) -> set[str]:
+        """`partition`'s raw sources with records past where this worker began reading
+        them (or not fetched yet): until it has read one, each holds the watermark."""
+        consumer = self.app.consumer
+        began = consumer._committed_offset  # type: ignore[attr-defined]  # Faust: where reading (re)started
+        unread = set()
+        for topic in self.channels:
+            tp = TP(topic, partition)
+            highwater = consumer.highwater(tp)
+            if highwater is None or highwater > (began.get(tp) or 0):
+                unread.add(f"{topic}/{partition}")
+        return unread
 
     async def _write_rows(self, flushes: dict[int, Flush]) -> None:
         token = uuid.uuid4().hex  # a retried insert of this flush is stored once
@@ -272,4 +287,6 @@ class PipelineRunner:
         async with self.batch_lock:
             for partition in [p for p in self.pipelines if p not in mine]:
                 self.pipelines.pop(partition).state.forget()
+            for pipe in self.pipelines.values():
+                pipe.announce()
             self.active = True

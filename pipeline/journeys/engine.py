@@ -3,11 +3,12 @@
 Pure functions over `CustomerState`; the agent keeps the state in a Faust table and the
 watermark per partition. The rules:
 
-- The watermark W of a partition is the latest event time seen there minus the allowed
-  lateness (and, once the partition is idle, it moves on with the wall clock; see
-  `PartitionClock`). A touchpoint with event time above W waits in `pending`; once W
-  passes it, touchpoints are applied in event-time order (ties by event id). So any
-  order of arrival within the lateness gives the same result.
+- The watermark W of a partition is the slowest source's latest event time minus the
+  allowed lateness, over every source of the pipeline (and, once everything is idle, it
+  moves on with the wall clock; see pipeline.journeys.clock). A touchpoint with event
+  time above W waits in `pending`; once W passes it, touchpoints are applied in
+  event-time order (ties by event id). So any order of arrival within the lateness
+  gives the same result.
 - A session ends at an inactivity gap or at its maximum length. It is closed when W
   shows that no on-time touchpoint can extend it any more.
 - A touchpoint older than W is late: it joins the stored session it belongs to (a new

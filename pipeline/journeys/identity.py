@@ -64,17 +64,24 @@ def unidentified_customer(event_id: str) -> str:
     return f"event:{event_id}"
 
 
+#: Merge precedence of a customer id's identifier type: anchor order (an id of another
+#: kind, e.g. an unidentified touchpoint's `event:`, comes last).
+_PRECEDENCE: dict[str, int] = {prefix: i for i, (_, prefix) in enumerate(ANCHOR_ORDER)}
+
+
 class CustomerRef(msgspec.Struct, frozen=True):
     """A customer: its id and when it was born (the event time of the touchpoint that
-    named it). Older customers win merges; ties go to the smaller id."""
+    named it). In a merge, the customer named by the identifier first in anchor order
+    wins, then the smaller id: the winner of a group of customers is the same whatever
+    order their touchpoints arrive in (docs/identity.md)."""
 
     id: str
     born: datetime
 
-    def rank(self) -> tuple[datetime, str]:
-        return (self.born, self.id)
+    def rank(self) -> tuple[int, str]:
+        return (_PRECEDENCE.get(self.id.partition(":")[0], len(_PRECEDENCE)), self.id)
 
 
-def older(a: CustomerRef, b: CustomerRef) -> CustomerRef:
+def merge_winner(a: CustomerRef, b: CustomerRef) -> CustomerRef:
     """The winner of a merge of `a` and `b`: the same whichever order they come in."""
     return a if a.rank() <= b.rank() else b

@@ -15,21 +15,17 @@ arrive under its id go on to the winner (`Outputs.forwards`).
 from __future__ import annotations
 
 import heapq
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from pipeline.journeys.clock import HOLD, RESTORED, PartitionClock
 from pipeline.journeys.engine import EngineConfig, Outputs, advance, due, evictable, receive
 from pipeline.journeys.identity import CustomerRef
 from pipeline.journeys.merging import absorb
 from pipeline.journeys.state import CustomerState
 from pipeline.metrics.windows import WindowCounter, WindowReport, contributions
 from schemas.touchpoint import Touchpoint
-
-#: The clock source that stands for what the stored states had seen before a restart.
-RESTORED = "(restored)"
 
 
 class StateStore(Protocol):
@@ -54,83 +50,6 @@ class DictStore:
 
     def delete(self, customer_id: str) -> None:
         self.states.pop(customer_id, None)
-
-
-@dataclass
-class SourceClock:
-    """How far one source (a raw topic partition) has got, and when it last spoke."""
-
-    max_event_time: datetime
-    last_wall: float
-
-
-@dataclass
-class PartitionClock:
-    """A partition's event-time clock, aligned across the sources that feed it.
-
-    Touchpoints reach a partition from many sources (each raw topic partition), each in
-    its own order but at its own pace: a replay may race through one channel's backlog
-    while another lags. The watermark is therefore the slowest active source's latest
-    event time minus the allowed lateness; a source silent for `idle_after` wall seconds
-    stops holding it back. When every source is silent, event time moves on with the wall
-    clock (times `idle_rate`), so an idle partition closes its sessions instead of holding
-    them open forever, while a busy replay is never cut short by the wall clock. The
-    watermark never moves backwards.
-    """
-
-    lateness: timedelta
-    idle_after: float = 60.0
-    idle_rate: float = 1.0
-    sources: dict[str, SourceClock] = field(default_factory=dict)
-    _mark: datetime | None = None
-
-    def snapshot(self) -> dict[str, object]:
-        """What a restart needs to go on with the same watermark (JSON-ready)."""
-        return {
-            "sources": {name: _ms(s.max_event_time) for name, s in sorted(self.sources.items())},
-            "mark": None if self._mark is None else _ms(self._mark),
-        }
-
-    @classmethod
-    def restore(
-        cls, snapshot: object, lateness: timedelta, idle_after: float, idle_rate: float
-    ) -> PartitionClock:
-        """A clock as `snapshot` left it; its sources count as just heard from."""
-        clock = cls(lateness, idle_after, idle_rate)
-        if isinstance(snapshot, dict):
-            wall = time.monotonic()
-            for name, ms in dict(snapshot.get("sources") or {}).items():
-                clock.sources[str(name)] = SourceClock(_from_ms(int(ms)), wall)
-            mark = snapshot.get("mark")
-            clock._mark = None if mark is None else _from_ms(int(mark))
-        return clock
-
-    @property
-    def max_event_time(self) -> datetime | None:
-        return max((s.max_event_time for s in self.sources.values()), default=None)
-
-    def observe(self, source: str, event_time: datetime, wall: float) -> None:
-        clock = self.sources.get(source)
-        if clock is None:
-            self.sources[source] = SourceClock(event_time, wall)
-        else:
-            clock.max_event_time = max(clock.max_event_time, event_time)
-            clock.last_wall = wall
-
-    def watermark(self, wall: float) -> datetime | None:
-        if not self.sources:
-            return None
-        active = [s for s in self.sources.values() if wall - s.last_wall <= self.idle_after]
-        if active:
-            mark = min(s.max_event_time for s in active) - self.lateness
-        else:
-            latest = max(self.sources.values(), key=lambda s: s.max_event_time)
-            quiet = wall - max(s.last_wall for s in self.sources.values()) - self.idle_after
-            mark = latest.max_event_time - self.lateness + timedelta(seconds=quiet * self.idle_rate)
-        if self._mark is not None and mark < self._mark:
-            return self._mark
-        self._mark = mark
-        return mark
 
 
 class JourneyPartition:
@@ -170,8 +89,7 @@ class JourneyPartition:
             return out
         raw = touchpoint.raw
         self.clock.observe(f"{raw.topic}/{raw.partition}", touchpoint.event_time, wall)
-        watermark = self.clock.watermark(wall)
-        assert watermark is not None
+        watermark = self.clock.watermark(wall) or HOLD  # HOLD: nothing is late or due yet
         state = self.store.get(customer_id) or CustomerState(
             customer_id=customer_id, partition=self.partition
         )
@@ -229,21 +147,21 @@ class JourneyPartition:
         watermark = self.clock.watermark(wall)
         out = Outputs() if watermark is None else self._run_due(watermark, Outputs())
         self._count(out)
-        self._report(watermark, out)
+        self._report(watermark, out, has_data=not self.clock.quiet(wall))
         return out
 
     def _count(self, out: Outputs) -> None:
         if self.counter is not None:
             self.counter.add(contributions(out.transitions, out.settled))
 
-    def _report(self, watermark: datetime | None, out: Outputs) -> None:
+    def _report(self, watermark: datetime | None, out: Outputs, has_data: bool = True) -> None:
         if self.counter is None:
             return
         partials = [] if watermark is None else self.counter.close(watermark)
         out.reports.append(
             WindowReport(
                 partition=self.partition,
-                has_data=watermark is not None,
+                has_data=has_data,
                 emitted_until=self.counter.emitted_until(),
                 partials=partials,
             )
@@ -297,11 +215,3 @@ class JourneyPartition:
                 self.store.put(state)
                 self._schedule(state)
         return out
-
-
-def _ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
-
-
-def _from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)

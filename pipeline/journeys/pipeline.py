@@ -26,6 +26,7 @@ a crash changes nothing that was already made durable.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,10 +38,11 @@ from aiokafka.partitioner import murmur2
 from pipeline.ingest.deadletters import DeadLetter
 from pipeline.ingest.normalize import Normalizer, RawRecord, normalize_safely, normalizer_for
 from pipeline.journeys import codec
+from pipeline.journeys.clock import Frontier, PartitionClock
 from pipeline.journeys.engine import EngineConfig, Outputs, is_live
 from pipeline.journeys.identity import anchor_key
 from pipeline.journeys.merging import Absorb
-from pipeline.journeys.partition import JourneyPartition, PartitionClock
+from pipeline.journeys.partition import JourneyPartition
 from pipeline.journeys.resolution import (
     Cause,
     Claim,
@@ -79,18 +81,26 @@ class Apply(msgspec.Struct, frozen=True, kw_only=True, tag="a"):
     hops: int = 0  # times it was forwarded from a merged customer to its winner
 
 
+class Progress(msgspec.Struct, frozen=True, tag="pr"):
+    """How far the sender's inputs have got (`PartitionClock.frontier`), after the work
+    it sent along in the same envelope."""
+
+    sender: int
+    frontier: Frontier
+
+
 #: Every kind of work item; each names itself on the wire with its struct's tag.
 Item = Resolve | Apply | Claim | Merge | Repoint | EngineMerge | Absorb
 
-_ENVELOPE = codec.decoder(list[Item])
+_ENVELOPE = codec.decoder(list[Item | Progress])
 
 
-def encode_envelope(items: list[Item]) -> bytes:
+def encode_envelope(items: list[Item | Progress]) -> bytes:
     """One internal record carrying `items` (in order) to one partition."""
     return codec.encode(items)
 
 
-def decode_envelope(value: bytes) -> list[Item]:
+def decode_envelope(value: bytes) -> list[Item | Progress]:
     return _ENVELOPE.decode(value)
 
 
@@ -159,7 +169,10 @@ class PartitionPipeline:
     """Partition p's identity records, customers, clock and window counts, and the steps
     between them."""
 
-    def __init__(self, partition: int, config: PipelineConfig, state: PartitionState) -> None:
+    def __init__(
+        self, partition: int, config: PipelineConfig, state: PartitionState,
+        wall: float | None = None,
+    ) -> None:  # fmt: skip
         self.partition = partition
         self.config = config
         self.state = state
@@ -167,6 +180,8 @@ class PartitionPipeline:
         self.clock = PartitionClock.restore(
             meta.get("clock"), config.engine.allowed_lateness, config.idle_after, config.idle_rate
         )
+        started = time.monotonic() if wall is None else wall
+        self.clock.expect_peers(config.router.partitions, partition, started)
         self.counter = WindowCounter(
             partition, state.counts, config.window_sizes, config.engine.inactivity_gap
         )
@@ -178,6 +193,8 @@ class PartitionPipeline:
         self.resolver = Resolver(state.identities, config.limits)
         self.pending = Flush()
         self.outbox: dict[int, list[Item]] = {}
+        self._told: dict[int, tuple[Frontier, float]] = {}  # last frontier sent, when
+        self._retell = config.idle_after / 2
         self._work: deque[Item] = deque()
 
     # ── inputs ─────────────────────────────────────────────────────────────────────
@@ -190,12 +207,21 @@ class PartitionPipeline:
         if isinstance(result, DeadLetter):
             self.pending.dead_letters.append(result)
             return
+        self.clock.observe(f"{record.topic}/{record.partition}", result.event_time, wall)
         self._route(Resolve(touchpoint=result), wall)
 
     def on_envelope(self, value: bytes, wall: float) -> None:
         """Items another partition sent here."""
         for item in decode_envelope(value):
-            self._route(item, wall)
+            if isinstance(item, Progress):
+                self.clock.hear(item.sender, item.frontier, wall)
+            else:
+                self._route(item, wall)
+
+    def expect(self, sources: set[str], wall: float) -> None:
+        """Of this partition's raw sources ("topic/partition"), exactly `sources` have
+        records not read yet (the watermark waits for them)."""
+        self.clock.expect(sources, wall)
 
     def on_tick(self, wall: float) -> None:
         """Advance by the clock alone: close what it has ended; report window counts."""
@@ -204,11 +230,27 @@ class PartitionPipeline:
 
     # ── outputs ────────────────────────────────────────────────────────────────────
 
-    def take_outbox(self) -> dict[int, bytes]:
-        """One envelope per destination partition, in the order the items were made."""
-        envelopes = {q: encode_envelope(items) for q, items in self.outbox.items() if items}
+    def take_outbox(self, wall: float) -> dict[int, bytes]:
+        """An envelope for each other partition with news for it: the items for it, in
+        the order they were made, then how far this partition's inputs have got (repeated
+        unchanged only every half `idle_after`, so that it keeps holding there)."""
+        frontier = self.clock.frontier(wall)
+        progress = Progress(sender=self.partition, frontier=frontier)
+        envelopes = {}
+        for q in range(self.config.router.partitions):
+            items = self.outbox.get(q)
+            told = self._told.get(q)
+            stale = told is None or told[0] != frontier or wall - told[1] >= self._retell
+            if q != self.partition and (items or stale):
+                envelopes[q] = encode_envelope([*(items or ()), progress])
+                self._told[q] = (frontier, wall)
         self.outbox = {}
         return envelopes
+
+    def announce(self) -> None:
+        """Send the frontier to every other partition at the next flush (after a
+        rebalance, their new owners wait for it)."""
+        self._told.clear()
 
     def take_flush(self) -> Flush:
         """Everything made since the last flush, with the changelog records of the state."""

@@ -16,11 +16,13 @@ The rules (docs/identity.md has the reasoning):
   changes. The anchor's record is the customer's *root* record.
 - Every other identifier on the touchpoint is claimed for the anchor's customer. An
   unclaimed identifier joins it (a link). One owned by another customer means the two
-  are one: the older customer (then the smaller id) wins, the claimed identifier points to
-  the winner, and a Merge goes to the loser's root.
-- A root merges once (`merged_into` is set once, to an older customer). A second Merge
-  for it chains the two winners into a Merge of their own, with an ever older loser, so
-  any arrival order converges on one winner per connected group.
+  are one: the customer whose id is of the type first in anchor order (then the smaller
+  id) wins, the claimed identifier points to the winner, and a Merge goes to the loser's
+  root.
+- A root merges once (`merged_into` is set once, to a customer ranked before it). A
+  second Merge for it chains the two winners into a Merge of their own, with an ever
+  higher-ranked loser, so any arrival order converges on one winner per connected group,
+  and on the same one (its first-ranked identifier always names a customer).
 - Guard rails: an identifier of type T is linked to at most `limits[T]` identifiers of
   any one other type; a link beyond it is refused on either end and recorded.
 - Every step is idempotent: redelivered inputs re-send the same messages, which their
@@ -41,7 +43,7 @@ from pipeline.journeys.identity import (
     CustomerRef,
     identifier_keys,
     kind_of,
-    older,
+    merge_winner,
     unidentified_customer,
 )
 from schemas.outputs import CustomerMerge, IdentityLink, IdentityLinkReason, IdentityViolation
@@ -231,7 +233,7 @@ class Resolver:
                 for loser in record.displaced
             )
             return out
-        winner = older(current, claim.customer)
+        winner = merge_winner(current, claim.customer)
         loser = claim.customer if winner == current else current
         if winner != current:
             record.customer = winner
@@ -268,11 +270,11 @@ class Resolver:
             )
         )
         if first != winner:  # two winners for one loser: they are one customer too
-            best = older(first, winner)
+            best = merge_winner(first, winner)
             other = winner if best == first else first
             out.messages.append(_merge(other, best, merge.identifier, merge.via, merge.cause))
             winner = best
-        if older(record.customer, winner) != record.customer:
+        if merge_winner(record.customer, winner) != record.customer:
             record.customer = winner
             record.version += 1
             out.links.append(_link(record, "merged", merge.via, merge.cause))
@@ -285,7 +287,7 @@ class Resolver:
         record = self.store.get(repoint.key)
         if record is None or record.customer.id != repoint.old:
             return out
-        if older(record.customer, repoint.new) == record.customer:
+        if merge_winner(record.customer, repoint.new) == record.customer:
             return out
         record.customer = repoint.new
         record.version += 1

@@ -53,7 +53,7 @@ class WindowReport(BaseModel):
     windows it made final (or changed) since, and how far it has got per window size."""
 
     partition: int
-    has_data: bool  # False: this partition has seen no touchpoint yet
+    has_data: bool  # False: nothing has reached this partition yet, nor is expected
     emitted_until: dict[int, datetime]  # window size (s) -> end of its last final window
     partials: list[PartialCounts]
 
@@ -200,7 +200,11 @@ class WindowCounter:
             last = self._emitted_end(size)
             if last == 0:
                 if first == 0:
-                    continue  # nothing counted yet: no window to start from
+                    # Nothing counted yet: the windows the watermark has settled are
+                    # final (and empty) here; a count for one of them comes as a late one.
+                    settled = mark - int(self.settle.total_seconds())
+                    self.store.add(f"e|{self.partition}|{size}", max(settled - settled % size, 0))
+                    continue
                 last = first - first % size
             start = last
             while start + size + self.settle.total_seconds() <= mark:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from pipeline.journeys.identity import anchor_key, identifier_keys
+from pipeline.sink import rows
 from schemas.touchpoint import Identities, Touchpoint
 from tests.e2e.test_seed_journey_pipeline import FAST_IDLE, expect_seed_result, when
 from tests.factories import touchpoint
@@ -90,6 +91,16 @@ def test_seed_journey_with_links_after_its_touchpoints_converges(
     send(kafka_bootstrap, prefix, single)
     minted = len({anchor_key(t.identities) for t in single})
     wait_until(lambda: identifiers_linked(worker, minted), 60, "the unlinked touchpoints resolved")
+    wait_until(
+        lambda: (
+            worker.query(
+                f"SELECT count() AS n FROM touchpoints FINAL WHERE _version = {rows.FINAL}"
+            )[0]["n"]
+            == len(single)
+        ),
+        120,
+        "the unlinked touchpoints stored (final) under their own customers",
+    )
     send(kafka_bootstrap, prefix, linking)
 
     def converged() -> Any:

@@ -13,8 +13,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from pipeline.clickhouse.migrations import migrate
+from pipeline.journeys.clock import PartitionClock
 from pipeline.journeys.engine import Outputs
-from pipeline.journeys.partition import DictStore, JourneyPartition, PartitionClock
+from pipeline.journeys.partition import DictStore, JourneyPartition
 from pipeline.metrics.windows import DictCounts, WindowCounter
 from pipeline.sink import rows
 from pipeline.sink.batching import SourcedRow

@@ -19,9 +19,10 @@ from pipeline.generator.traffic import GeneratedEvent, Traffic, TrafficConfig, t
 from pipeline.ingest.deadletters import DeadLetter
 from pipeline.ingest.normalize import Normalizer, RawRecord
 from pipeline.ingest.pii import PiiHasher
+from pipeline.journeys.clock import PartitionClock
 from pipeline.journeys.engine import Outputs
 from pipeline.journeys.identity import anchor_key
-from pipeline.journeys.partition import DictStore, JourneyPartition, PartitionClock
+from pipeline.journeys.partition import DictStore, JourneyPartition
 from pipeline.metrics.windows import DictCounts, WindowCounter
 from schemas.touchpoint import Touchpoint
 from tests.factories import engine_config

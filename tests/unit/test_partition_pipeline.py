@@ -12,12 +12,14 @@ import pytest
 
 from pipeline.ingest.normalize import Normalizer, RawRecord
 from pipeline.ingest.pii import PiiHasher
+from pipeline.journeys.clock import LEVELS
 from pipeline.journeys.engine import EngineConfig
 from pipeline.journeys.identity import CustomerRef
 from pipeline.journeys.pipeline import (
     Apply,
     PartitionPipeline,
     PipelineConfig,
+    Progress,
     Resolve,
     Router,
     decode_envelope,
@@ -32,6 +34,9 @@ from tests.bad_inputs import BAD_INPUTS
 from tests.factories import five_stage_model, touchpoint
 
 pytestmark = pytest.mark.unit
+
+#: The frontier of a partition with no input: it holds no one back.
+IDLE = (None,) * LEVELS
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PAGE = {
@@ -83,10 +88,12 @@ def test_work_for_another_partition_is_packed_into_one_envelope_per_partition() 
     pipe = PartitionPipeline(here, cfg, PartitionState({}, here))
     for tp in tps:
         pipe.on_envelope(encode_envelope([Resolve(touchpoint=tp)]), 0.0)
-    envelopes = pipe.take_outbox()
+    envelopes = {q: decode_envelope(value) for q, value in pipe.take_outbox(0.0).items()}
+    assert set(envelopes) == set(range(8)) - {here}, "every other partition hears from it"
     elsewhere = {cfg.router.partition_of(f"user:u-{i}") for i in range(40)} - {here}
-    assert set(envelopes) == elsewhere
-    forwarded = [item for value in envelopes.values() for item in decode_envelope(value)]
+    assert {q for q, items in envelopes.items() if len(items) > 1} == elsewhere
+    assert all(isinstance(items[-1], Progress) for items in envelopes.values())
+    forwarded = [item for items in envelopes.values() for item in items[:-1]]
     assert all(isinstance(item, Resolve) for item in forwarded)
     assert len(forwarded) == sum(cfg.router.partition_of(f"user:u-{i}") != here for i in range(40))
 
@@ -147,8 +154,9 @@ def test_identifiers_on_other_partitions_are_claimed_there() -> None:
     tp = touchpoint("page_view", identities=Identities(anonymous_id="ck-9", email_hash=email))
     pipe = PartitionPipeline(anchor, cfg, PartitionState({}, anchor))
     pipe.on_envelope(encode_envelope([Resolve(touchpoint=tp)]), 0.0)
-    (claim,) = decode_envelope(pipe.take_outbox()[cfg.router.partition_of(email)])
+    (claim, progress) = decode_envelope(pipe.take_outbox(0.0)[cfg.router.partition_of(email)])
     assert getattr(claim, "key", None) == f"email:{email}"
+    assert progress == Progress(sender=anchor, frontier=pipe.clock.frontier(0.0))
 
 
 def test_merged_customers_in_a_ring_do_not_pass_a_touchpoint_on_forever(
@@ -179,7 +187,9 @@ def test_a_live_touchpoint_whose_customer_lives_elsewhere_gets_a_row_before_the_
     user = next(
         f"user:u-{i}" for i in range(20) if cfg.router.partition_of(f"user:u-{i}") != anchor
     )
-    here = PartitionPipeline(anchor, cfg, PartitionState({}, anchor))
+    here = PartitionPipeline(anchor, cfg, PartitionState({}, anchor), wall=0.0)
+    for idle in set(range(4)) - {anchor}:  # the others have nothing to send
+        here.on_envelope(encode_envelope([Progress(sender=idle, frontier=IDLE)]), 0.0)
     here.state.identities.put(IdentifierRecord(key="anon:ck-1", customer=CustomerRef(user, NOW)))
     tp = touchpoint("page_view", identities=Identities(anonymous_id="ck-1"))
     tp = msgspec.structs.replace(tp, received_at=tp.event_time + delay)
@@ -195,8 +205,11 @@ def test_a_live_touchpoint_whose_customer_lives_elsewhere_gets_a_row_before_the_
             (tp.event_id, user, None)
         ]
     owner = cfg.router.partition_of(user)
-    there = PartitionPipeline(owner, cfg, PartitionState({}, owner))
-    there.on_envelope(here.take_outbox()[owner], 0.0)
+    there = PartitionPipeline(owner, cfg, PartitionState({}, owner), wall=0.0)
+    for idle in set(range(4)) - {anchor, owner}:  # the others have nothing to send
+        there.on_envelope(encode_envelope([Progress(sender=idle, frontier=IDLE)]), 0.0)
+    there.on_envelope(here.take_outbox(0.0)[owner], 0.0)
+    there.on_tick(0.0)  # the flush's tick: `here` has now said how far it has got
     (placed,) = there.take_flush().rows[rows.TOUCHPOINTS]
     final = dict(zip(rows.TOUCHPOINT_COLUMNS, placed, strict=True))
     assert (final["event_id"], final["customer_id"]) == (tp.event_id, user)
