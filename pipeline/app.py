@@ -19,7 +19,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from rich.console import Console
 
-from pipeline.clickhouse.client import READ_ONLY
+from pipeline.clickhouse.client import ReadOnlyQueries
 from pipeline.errors import ConfigError
 from pipeline.ingest import deadletters
 from pipeline.journeys.agent import PipelineRunner
@@ -79,7 +79,7 @@ def create_app(
         value_serializer="raw",
     )
     names = TopicNames(kafka.topic_prefix)
-    lock = threading.Lock()  # one clickhouse-connect client, shared by writers and queries
+    lock = threading.Lock()  # one embedded engine call at a time: writers and queries
 
     def topic(name: str) -> faust.TopicT:
         partitions = 1 if name in names.single_partition() else kafka.partitions
@@ -153,13 +153,13 @@ def create_app(
         one_row(lambda e: rows.alert_row(DropoffAlert.model_validate_json(e.value))),
     )
 
-    register_query_view(app, clickhouse, lock)
+    queries = ReadOnlyQueries(settings.clickhouse.target, lock)
+    register_query_view(app, queries)
     if summary_every:
         smallest = int(min(settings.windows.sizes).total_seconds())
         _print_summaries(
             app,
-            clickhouse=clickhouse,
-            lock=lock,
+            queries=queries,
             every=summary_every,
             stages=stage_model.stages,
             window_size=smallest,
@@ -170,8 +170,7 @@ def create_app(
 def _print_summaries(
     app: faust.App,
     *,
-    clickhouse: Client,
-    lock: threading.Lock,
+    queries: ReadOnlyQueries,
     every: float,
     stages: Sequence[str],
     window_size: int,
@@ -181,8 +180,7 @@ def _print_summaries(
     last: list[Summary] = []
 
     def ask(sql: str) -> Sequence[Sequence[Any]]:
-        with lock:
-            return clickhouse.query(sql, settings=READ_ONLY).result_rows
+        return queries.query(sql).result_rows
 
     async def print_summary() -> None:
         previous = last[-1] if last else None

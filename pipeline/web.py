@@ -5,29 +5,27 @@ analysts (`journeys query`) and tests read through here:
 
     POST /query/    body: {"sql": "SELECT ..."}  ->  {"columns": [...], "rows": [[...]]}
 
-Queries run with ClickHouse's `readonly=1`, so this endpoint can never change data.
+Queries run with ClickHouse's `readonly=1`, each on a connection of its own, so this
+endpoint can never change data, and a refused query cannot affect the pipeline's writes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from typing import Any
 
 import faust
-from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from faust.web import Request, Response, View
 
-from pipeline.clickhouse.client import READ_ONLY
+from pipeline.clickhouse.client import ReadOnlyQueries
 from pipeline.query import to_json
 
 
-def run_read_only(client: Client, lock: threading.Lock, sql: str) -> dict[str, Any]:
+def run_read_only(queries: ReadOnlyQueries, sql: str) -> dict[str, Any]:
     """Run one read-only query; the answer as columns and rows."""
-    with lock:
-        result = client.query(sql, settings=READ_ONLY)
+    result = queries.query(sql)
     return {
         "columns": list(result.column_names),
         "types": [column_type.name for column_type in result.column_types],
@@ -35,7 +33,7 @@ def run_read_only(client: Client, lock: threading.Lock, sql: str) -> dict[str, A
     }
 
 
-def register_query_view(app: faust.App, client: Client, lock: threading.Lock) -> None:
+def register_query_view(app: faust.App, queries: ReadOnlyQueries) -> None:
     """Serve POST /query/ on the worker's web server."""
 
     @app.page("/query/")
@@ -49,7 +47,7 @@ def register_query_view(app: faust.App, client: Client, lock: threading.Lock) ->
             except (ValueError, KeyError, TypeError) as error:
                 return self._error(400, f'send JSON {{"sql": "SELECT ..."}}: {error}')
             try:
-                answer = await asyncio.to_thread(run_read_only, client, lock, sql)
+                answer = await asyncio.to_thread(run_read_only, queries, sql)
             except DriverError as error:
                 return self._error(400, str(error))
             return self.bytes(

@@ -7,17 +7,43 @@ Usage:
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
+from clickhouse_connect.driver.query import QueryResult
 
 from pipeline.errors import ClickHouseError
 from pipeline.settings import ClickHouseServer, ClickHouseTarget, EmbeddedClickHouse
 
 #: Settings that make a query read-only on either kind of ClickHouse.
 READ_ONLY: dict[str, Any] = {"readonly": 1}
+
+
+class ReadOnlyQueries:
+    """Analysts' queries, each on a connection of its own, never the writer's.
+
+    A query ClickHouse refuses in read-only mode leaves `readonly=1` set on the
+    connection it ran on (clickhouse-connect applies per-call settings of such a
+    statement with `SET` and cannot restore them from a read-only session): on the
+    writer's connection every later insert would then fail. A fresh connection per query
+    keeps that on the query's side; with the embedded engine it is a new handle on the
+    engine the worker already runs (a few ms)."""
+
+    def __init__(self, target: ClickHouseTarget, lock: threading.Lock) -> None:
+        self.target = target
+        self.lock = lock  # the worker's: one embedded engine call at a time
+
+    def query(self, sql: str) -> QueryResult:
+        """`sql`'s result; clickhouse-connect's error if ClickHouse refuses it."""
+        with self.lock:
+            client = connect(self.target, create_database=False)
+            try:
+                return client.query(sql, settings=READ_ONLY)
+            finally:
+                client.close()
 
 
 def connect(target: ClickHouseTarget, create_database: bool = True) -> Client:

@@ -1,0 +1,77 @@
+"""Queries that try to change data are refused through the worker's /query/ endpoint,
+and ingestion goes on afterwards: a refused query cannot leave the pipeline's own
+ClickHouse connection read-only (it did: every insert then failed with Code 164)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pipeline.bench.traffic import bench_events, produce_all
+from pipeline.topics import TopicNames
+from tests.support import WorkerProcess, wait_until
+
+pytestmark = pytest.mark.e2e
+
+EVENTS = 400
+#: The backlog's sessions close soon after it is taken (so its touchpoints are stored).
+SETTINGS = {"JOURNEYS_SESSIONS_IDLE_AFTER": "3", "JOURNEYS_SESSIONS_IDLE_RATE": "86400"}
+
+HOSTILE = (
+    "DROP TABLE touchpoints",
+    "TRUNCATE TABLE sessions",
+    "INSERT INTO touchpoints (event_id) VALUES ('x')",
+    "ALTER TABLE touchpoints DELETE WHERE 1",
+    "SET readonly = 0",
+    "SELECT 1 SETTINGS readonly = 0",
+    "SELECT 1; DROP TABLE touchpoints",
+    "SELECT * FROM file('/etc/hostname', 'LineAsString')",
+    "SELECT * FROM url('http://127.0.0.1:9/x', 'LineAsString')",
+)
+
+
+def post(worker: WorkerProcess, sql: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{worker.web_port}/query/",
+        data=json.dumps({"sql": sql}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def processed(worker: WorkerProcess) -> int:
+    row = worker.query(
+        "SELECT (SELECT uniqExact(event_id) FROM touchpoints) AS t,"
+        " (SELECT uniqExact(source_topic, source_partition, source_offset) FROM dead_letters)"
+        " AS d"
+    )[0]
+    return int(row["t"]) + int(row["d"])
+
+
+def test_refused_queries_change_nothing_and_ingestion_goes_on(
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], unique: str
+) -> None:
+    worker = worker_factory(**SETTINGS)
+    tables = worker.query("SELECT count() AS n FROM system.tables WHERE database = 'journeys'")
+    for sql in HOSTILE:
+        status, answer = post(worker, sql)
+        assert status == 400, (sql, answer)
+        assert "readonly" in answer["error"].lower() or "Code:" in answer["error"], answer
+    assert worker.query("SELECT count() AS n FROM system.tables WHERE database = 'journeys'") == (
+        tables
+    )
+
+    produce_all(kafka_bootstrap, TopicNames(f"t{unique}."), bench_events(EVENTS), partitions=4)
+    wait_until(lambda: processed(worker) >= EVENTS, 300, "the events stored after the refusals")
+    assert "Code: 164" not in worker.log_tail(400), "an insert was refused"
+    assert post(worker, "SELECT count() AS n FROM touchpoints")[0] == 200
