@@ -75,6 +75,12 @@ def create_app(
         web_host=settings.worker.web_host,
         web_bind=settings.worker.web_host,
         web_port=settings.worker.web_port,
+        # Faust's own views would serve the state table (identity records included) and
+        # its internals to anyone who can reach the port: only /query/ is served.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
         key_serializer="raw",
         value_serializer="raw",
     )

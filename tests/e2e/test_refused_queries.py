@@ -1,6 +1,8 @@
-"""Queries that try to change data are refused through the worker's /query/ endpoint,
-and ingestion goes on afterwards: a refused query cannot leave the pipeline's own
-ClickHouse connection read-only (it did: every insert then failed with Code 164)."""
+"""What the worker's web server lets a caller do: read-only queries, nothing else.
+Queries that try to change data are refused through /query/, and ingestion goes on
+afterwards: a refused query cannot leave the pipeline's own ClickHouse connection
+read-only (it did: every insert then failed with Code 164). Faust's own views (its state
+table, identity records included, and its internals) are not served."""
 
 from __future__ import annotations
 
@@ -33,6 +35,14 @@ HOSTILE = (
     "SELECT * FROM file('/etc/hostname', 'LineAsString')",
     "SELECT * FROM url('http://127.0.0.1:9/x', 'LineAsString')",
 )
+
+
+def get(worker: WorkerProcess, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}{path}", timeout=30):
+            return 200
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def post(worker: WorkerProcess, sql: str) -> tuple[int, dict[str, Any]]:
@@ -75,3 +85,7 @@ def test_refused_queries_change_nothing_and_ingestion_goes_on(
     wait_until(lambda: processed(worker) >= EVENTS, 300, "the events stored after the refusals")
     assert "Code: 164" not in worker.log_tail(400), "an insert was refused"
     assert post(worker, "SELECT count() AS n FROM touchpoints")[0] == 200
+    # Faust's views: its state table (identity records: `<p>|i|email:<hash>`), its
+    # router, graph and stats.
+    for path in ("/table/state/", "/table/state/0|i|anon:x/", "/router/", "/graph/", "/stats/"):
+        assert get(worker, path) == 404, path
