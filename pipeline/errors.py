@@ -8,6 +8,7 @@
     │   ├── MigrationError        a migration file failed or was edited after it ran
     │   └── ReadOnlyQueryError    an analyst query tried to write
     ├── StateFormatError          a state record in the changelog is not in this build's format
+    ├── ReplayError               dead letters could not all be sent back (none marked replayed)
     └── Skip                      not an error: drop this record on purpose (e.g. a duplicate)
 
 Errors about one bad *record* are not raised past the edge: they become dead letters
@@ -47,6 +48,10 @@ class ReadOnlyQueryError(ClickHouseError):
 
 class StateFormatError(JourneysError):
     """A record of the worker's state (its changelog) cannot be read by this build."""
+
+
+class ReplayError(JourneysError):
+    """The broker did not take every dead letter sent back; none is marked replayed."""
 
 
 class Skip(JourneysError):  # named after faust.Skip: a deliberate non-error

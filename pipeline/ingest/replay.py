@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, ReplayError
 from pipeline.ingest.deadletters import H_REPLAY_COUNT, DeadLetter, parse_dead_letter
 
 Position = tuple[str, int, int]
@@ -85,6 +87,7 @@ def replay_dead_letters(
         consumer_timeout_ms=5000,
     )
     producer = None if dry_run else KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    sent: list[tuple[Position, FutureRecordMetadata]] = []
     try:
         end = _assign_all(consumer, dead_letter_topic)
         for letter in _dead_letters_until(consumer, end):
@@ -101,14 +104,16 @@ def replay_dead_letters(
             summary.replayed += 1
             summary.by_topic[letter.source_topic] = summary.by_topic.get(letter.source_topic, 0) + 1
             if producer is not None:
-                producer.send(
+                future = producer.send(
                     letter.source_topic,
                     key=letter.raw_key or None,
                     value=value,
                     headers=[(H_REPLAY_COUNT, str(letter.replay_count + 1).encode())],
                 )
+                sent.append((position, future))
         if producer is not None:
             producer.flush(timeout=60)
+            _check_sent(sent)
             # Only after every replayed record is on its topic, and exactly up to where
             # this run read: dead letters that arrived meanwhile wait for the next run.
             consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in end.items()})
@@ -117,6 +122,24 @@ def replay_dead_letters(
         if producer is not None:
             producer.close()
     return summary
+
+
+def _check_sent(sent: list[tuple[Position, FutureRecordMetadata]]) -> None:
+    """Raise ReplayError unless the broker took every record sent."""
+    failed = []
+    for position, future in sent:
+        try:
+            future.get(timeout=60)
+        except KafkaError as error:
+            failed.append((position, error))
+    if failed:
+        (topic, partition, offset), first = failed[0]
+        raise ReplayError(
+            f"{len(failed)} of {len(sent)} dead letters could not be sent back (first: "
+            f"{topic} partition {partition} offset {offset}: {first}); nothing was marked "
+            "replayed: run it again once the cause is fixed (records sent twice are "
+            "applied once)"
+        )
 
 
 def _assign_all(consumer: KafkaConsumer, topic: str) -> dict[TopicPartition, int]:
