@@ -466,13 +466,19 @@ class IngestSettings(BaseSettings):
     )
 
 
+#: The HMAC key of the local stack: public, so emails hashed with it can be reversed by
+#: hashing a list of addresses. Fine for the demo; the worker warns when it is used with
+#: a ClickHouse server.
+DEVELOPMENT_HASH_KEY = "journeys-local-development-key"
+
+
 class PrivacySettings(BaseSettings):
     """Personal data handling. Environment prefix: `JOURNEYS_PRIVACY_`."""
 
     model_config = SettingsConfigDict(env_prefix="JOURNEYS_PRIVACY_", frozen=True, extra="ignore")
 
     hash_key: SecretStr = Field(
-        default=SecretStr("journeys-local-development-key"),
+        default=SecretStr(DEVELOPMENT_HASH_KEY),
         description="JOURNEYS_PRIVACY_HASH_KEY: secret key of the HMAC that hashes emails and "
         "phone numbers at ingest. Set your own in production.",
         min_length=16,

@@ -20,7 +20,7 @@ from pipeline.gc_tuning import tune_garbage_collector
 from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.journeys.stages import load_stage_model
 from pipeline.kafka_admin import ensure_topics
-from pipeline.settings import Settings
+from pipeline.settings import DEVELOPMENT_HASH_KEY, EmbeddedClickHouse, Settings
 from pipeline.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -60,9 +60,26 @@ def changelog_topics(app: faust.App) -> dict[str, tuple[int, dict[str, str]]]:
     return found
 
 
+def development_key_warning(settings: Settings) -> str | None:
+    """A warning when personal data would be hashed with the public development key
+    outside the local stack (a ClickHouse server)."""
+    key = settings.privacy.hash_key.get_secret_value()
+    if key != DEVELOPMENT_HASH_KEY or isinstance(settings.clickhouse.target, EmbeddedClickHouse):
+        return None
+    return (
+        "JOURNEYS_PRIVACY_HASH_KEY is the public development key: emails and phone numbers "
+        "hashed with it can be recovered by hashing a list of addresses. Set a secret key "
+        "of your own before real customers' data arrives (changing it later splits every "
+        "customer known by email or phone)."
+    )
+
+
 def run_worker(settings: Settings, summary_every: float | None = None) -> None:
     """Start the worker and block until it is told to stop; with `summary_every`, print
     a live summary that often (seconds)."""
+    warning = development_key_warning(settings)
+    if warning:
+        log.warning(warning)
     install_reseek_after_recovery()
     if settings.worker.fast_drain:
         install_fast_drain()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,15 +18,49 @@ pytestmark = pytest.mark.integration
 COMPOSE = REPO / "docker-compose.yml"
 
 
-def test_docker_compose_config_is_valid() -> None:
+SECRETS = ("CLICKHOUSE_WRITER_PASSWORD", "CLICKHOUSE_ANALYST_PASSWORD", "JOURNEYS_PRIVACY_HASH_KEY")
+
+
+def compose_config(env: dict[str, str], tmp: Path) -> subprocess.CompletedProcess[str]:
     tool = shutil.which("docker-compose")
     assert tool, (
         "docker-compose is missing: `make test` installs it (apt-get install docker-compose)"
     )
-    result = subprocess.run(
-        [tool, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, check=False
-    )
+    quiet = {k: v for k, v in os.environ.items() if k not in SECRETS} | env
+    empty = tmp / "empty.env"
+    empty.write_text("")
+    return subprocess.run(
+        # --env-file: a developer's own .env beside the file must not fill the gaps
+        [tool, "-f", str(COMPOSE), "--env-file", str(empty), "config", "-q"],
+        capture_output=True, text=True, check=False, env=quiet,
+    )  # fmt: skip
+
+
+def example_env() -> dict[str, str]:
+    lines = (REPO / ".env.example").read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if line and not line.startswith("#")]
+    return {key: value for key, value in pairs}
+
+
+def test_docker_compose_config_is_valid_with_the_example_secrets(tmp_path: Path) -> None:
+    env = example_env()
+    assert set(SECRETS) <= set(env)
+    result = compose_config(env, tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("missing", SECRETS)
+def test_docker_compose_refuses_to_start_without_a_secret(missing: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in example_env().items() if k != missing}
+    result = compose_config(env, tmp_path)
+    assert result.returncode != 0
+    assert f"set {missing}" in result.stderr
+
+
+def test_clickhouse_is_published_on_loopback_only() -> None:
+    ports = services()["clickhouse"]["ports"]
+    assert isinstance(ports, list)
+    assert all(str(port).startswith("127.0.0.1:") for port in ports), ports
 
 
 def services() -> dict[str, dict[str, object]]:

@@ -143,3 +143,16 @@ def test_identity_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ConfigError, match="JOURNEYS_IDENTITY_EMAIL_LIMIT"):
         load_settings()
     assert "JOURNEYS_IDENTITY_LOYALTY_ID_LIMIT" in environment_variables()
+
+
+def test_the_public_development_key_is_flagged_only_with_a_clickhouse_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline.worker import development_key_warning
+
+    assert development_key_warning(load_settings()) is None  # the local stack
+    monkeypatch.setenv("CLICKHOUSE_URL", "http://journeys:secret@clickhouse:8123/journeys")
+    warning = development_key_warning(load_settings())
+    assert warning is not None and "JOURNEYS_PRIVACY_HASH_KEY" in warning
+    monkeypatch.setenv("JOURNEYS_PRIVACY_HASH_KEY", "a-secret-key-of-our-own-0123456789")
+    assert development_key_warning(load_settings()) is None
