@@ -205,7 +205,14 @@ def replay(
         bool, typer.Option("--dry-run", help="Map and check every row; send nothing.")
     ] = False,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Exit with status 1 if any row was rejected.")
+        bool,
+        typer.Option(
+            "--strict",
+            help=(
+                "Reject rows older than ClickHouse keeps (CLICKHOUSE_RETENTION_DAYS), and "
+                "exit with status 1 if any row was rejected."
+            ),
+        ),
     ] = False,
     max_rejected: Annotated[
         int, typer.Option(min=0, help="Stop once more rows than this were rejected.")

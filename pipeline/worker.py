@@ -13,7 +13,7 @@ from clickhouse_connect.driver.client import Client
 
 from pipeline.app import create_app
 from pipeline.clickhouse.client import connect
-from pipeline.clickhouse.migrations import migrate, publish_stage_model
+from pipeline.clickhouse.migrations import apply_retention, migrate, publish_stage_model
 from pipeline.faust_drain import install_fast_drain
 from pipeline.faust_recovery import install_reseek_after_recovery
 from pipeline.gc_tuning import tune_garbage_collector
@@ -30,12 +30,19 @@ def prepare_clickhouse(settings: Settings) -> Client:
     """Connect to ClickHouse and apply pending migrations."""
     target = settings.clickhouse.target
     client = connect(target)
-    applied = migrate(client, retention_days=settings.clickhouse.retention_days)
+    retention = settings.clickhouse.retention_days
+    applied = migrate(client, retention_days=retention)
     log.info(
         "%s ready; migrations applied now: %s",
         target.describe(),
         ", ".join(m.name for m in applied) or "none",
     )
+    changed = apply_retention(client, retention)
+    if changed:
+        log.warning(
+            "CLICKHOUSE_RETENTION_DAYS is %d now: the TTL of %s changed to it (rows already "
+            "dropped stay dropped)", retention, ", ".join(changed),
+        )  # fmt: skip
     return client
 
 

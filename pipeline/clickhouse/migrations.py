@@ -26,6 +26,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 
 import schemas
+from pipeline.clickhouse.client import quote_identifier
 from pipeline.errors import MigrationError
 
 SCHEMA_DIR = Path(schemas.__file__).resolve().parent / "clickhouse"
@@ -148,6 +149,34 @@ def migrate(client: Client, folder: Path = SCHEMA_DIR, **parameters: object) -> 
         )
         applied_now.append(migration)
     return applied_now
+
+
+#: A table's TTL as ClickHouse shows it in `system.tables.engine_full`.
+_TTL = re.compile(r"\bTTL (?P<expression>.+?) \+ toIntervalDay\((?P<days>\d+)\)")
+
+
+def apply_retention(client: Client, days: int) -> list[str]:
+    """Give every table of the database whose TTL keeps another number of days
+    (`CLICKHOUSE_RETENTION_DAYS` changed since it was created) a TTL of `days`; returns
+    the tables changed. Rows already dropped stay dropped."""
+    tables = client.query(
+        "SELECT name, engine_full FROM system.tables "
+        "WHERE database = currentDatabase() AND engine_full LIKE '%TTL %'"
+    ).result_rows
+    changed = []
+    for name, engine in tables:
+        match = _TTL.search(str(engine))
+        if match is None or int(match["days"]) == days:
+            continue
+        try:
+            client.command(
+                f"ALTER TABLE {quote_identifier(str(name))} "
+                f"MODIFY TTL {match['expression']} + INTERVAL {int(days)} DAY"
+            )
+        except DriverError as error:
+            raise MigrationError(f"cannot set the retention of {name}: {error}") from error
+        changed.append(str(name))
+    return changed
 
 
 def _steps_done(client: Client, migration: Migration) -> set[int]:

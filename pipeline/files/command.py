@@ -12,7 +12,7 @@ Kafka refused rows, or `--strict` was given and any row was rejected.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -124,7 +124,14 @@ def run_replay(
             settings.kafka.replication_factor,
         )
         sink = KafkaSink(bootstrap, topic, names.dead_letter)
-    options = ReplayOptions(speed=speed, sort_window=sort_window, max_rejected=max_rejected)
+    retention = timedelta(days=settings.clickhouse.retention_days)
+    options = ReplayOptions(
+        speed=speed,
+        sort_window=sort_window,
+        max_rejected=max_rejected,
+        keep_after=datetime.now(UTC) - retention,
+        refuse_expired=strict,
+    )
     columns = (
         TextColumn("[bold]replay[/]"),
         BarColumn(),
@@ -162,6 +169,12 @@ def print_summary(
         console.print(
             f"[yellow]warning:[/] {summary.out_of_order:,} rows were older than rows already "
             "sent (beyond --sort-window): the pipeline treats them as late events"
+        )
+    if summary.expired:
+        console.print(
+            f"[yellow]warning:[/] {summary.expired:,} rows are older than ClickHouse keeps "
+            "(CLICKHOUSE_RETENTION_DAYS): the pipeline takes them, but its tables drop them "
+            "at once, so analysts will not see them (docs/replay.md; --strict rejects them)"
         )
     if summary.rejected:
         where = "" if dry_run else f" (sent to {dead_letter})"

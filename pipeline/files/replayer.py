@@ -52,6 +52,10 @@ class ReplayOptions:
     speed: float | None = None  # None: as fast as possible
     sort_window: int = 10_000  # rows held back per file to repair local disorder
     max_rejected: int | None = 100  # stop once more rows than this were rejected
+    # The oldest event time ClickHouse keeps (CLICKHOUSE_RETENTION_DAYS before now): older
+    # rows are counted (and, with `refuse_expired`, rejected instead of sent).
+    keep_after: datetime | None = None
+    refuse_expired: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class ReplaySummary:
     sent: int = 0  # acknowledged by Kafka (or counted, in a dry run)
     rejected: int = 0
     out_of_order: int = 0  # older than a row already sent (beyond the sort window)
+    expired: int = 0  # sent although older than ClickHouse's retention
     failed: int = 0  # Kafka refused or timed out
     failure: str | None = None
     stopped: str | None = None  # why the replay ended early, if it did
@@ -217,6 +222,15 @@ class _Run:
         result = check(self.normalizer, mapping, record, payload, datetime.now(UTC))
         if not isinstance(result, Touchpoint):
             return result, value
+        keep_after = self.options.keep_after
+        if keep_after is not None and result.event_time < keep_after:
+            if self.options.refuse_expired:
+                reason = (
+                    f"event time {result.event_time:%Y-%m-%d} is older than ClickHouse keeps "
+                    f"(CLICKHOUSE_RETENTION_DAYS: since {keep_after:%Y-%m-%d})"
+                )
+                return Problem("BeyondRetention", reason, "event_time"), value
+            self.summary.expired += 1
         key = anchor_key(result.identities) or f"event:{result.event_id}"
         return _Accepted(result.event_time, key.encode(), value)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from pipeline.clickhouse.migrations import SCHEMA_DIR, applied, discover, migrate
+from pipeline.clickhouse.migrations import SCHEMA_DIR, applied, apply_retention, discover, migrate
 from pipeline.errors import MigrationError
 
 pytestmark = pytest.mark.integration
@@ -67,3 +68,26 @@ def test_a_migration_cut_short_resumes_after_its_last_completed_statement(
     clickhouse.insert("needed_later", [[7]], column_names=["x"])
     assert [m.name for m in migrate(clickhouse, tmp_path)] == ["0001_resume.sql"]
     assert clickhouse.query("SELECT x FROM after_rename").result_rows == [(7,)]
+
+
+def test_a_changed_retention_reaches_tables_created_with_another(clickhouse: Client) -> None:
+    """CLICKHOUSE_RETENTION_DAYS changed after the tables were created: their TTL follows
+    (it is fixed at creation), so history between the two limits is kept from then on."""
+    migrate(clickhouse, retention_days=30)
+    assert apply_retention(clickhouse, 30) == []
+    changed = apply_retention(clickhouse, 1000)
+    assert {"touchpoints", "sessions", "dead_letters"} <= set(changed)
+    engines = clickhouse.query(
+        "SELECT name, engine_full FROM system.tables "
+        "WHERE database = currentDatabase() AND engine_full LIKE '%TTL %'"
+    ).result_rows
+    assert engines and all("toIntervalDay(1000)" in str(engine) for _, engine in engines)
+    assert apply_retention(clickhouse, 1000) == []
+    old = datetime.now(UTC) - timedelta(days=100)
+    clickhouse.command(
+        "INSERT INTO dead_letters (source_topic, source_partition, source_offset, error_type,"
+        " error_message, failed_at, raw_key, raw_value) VALUES"
+        f" ('t', 0, 1, 'E', 'm', '{old:%Y-%m-%d %H:%M:%S}', '', '')"
+    )
+    clickhouse.command("OPTIMIZE TABLE dead_letters FINAL")
+    assert clickhouse.query("SELECT count() FROM dead_letters").result_rows == [(1,)]

@@ -120,6 +120,26 @@ def test_rows_go_out_in_event_time_order_keyed_by_customer_with_stable_ids(
     assert summary.complete and seen.advanced == 3
 
 
+@pytest.mark.parametrize("strict", [False, True], ids=["counted", "refused"])
+def test_rows_older_than_clickhouse_keeps_are_counted_or_refused(
+    tmp_path: Path, strict: bool
+) -> None:
+    """ClickHouse's TTL drops rows older than CLICKHOUSE_RETENTION_DAYS at once: a replay
+    says how many it sent anyway, and with --strict rejects them with the reason."""
+    sources = files(tmp_path, "2023-03-01T10:00:00Z,visit,u-1,\n2026-03-01T10:00:00Z,view,u-1,\n")
+    keep_after = datetime(2024, 12, 1, tzinfo=UTC)
+    sink, _, summary = replay(sources, keep_after=keep_after, refuse_expired=strict)
+    sent = [value["event_id"] for _, value in sink.sent]
+    if strict:
+        assert sent == ["f0.csv:3"] and summary.expired == 0
+        (letter,) = sink.dead_letters
+        assert letter.error_type == "BeyondRetention"
+        assert "CLICKHOUSE_RETENTION_DAYS" in letter.error_message
+    else:
+        assert sent == ["f0.csv:2", "f0.csv:3"] and summary.expired == 1
+        assert sink.dead_letters == []
+
+
 def test_rejected_rows_become_dead_letters_naming_file_line_and_column(tmp_path: Path) -> None:
     sources = files(
         tmp_path,
