@@ -16,6 +16,7 @@ Usage:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -112,7 +113,8 @@ def replay_dead_letters(
                 )
                 sent.append((position, future))
         if producer is not None:
-            producer.flush(timeout=60)
+            with contextlib.suppress(KafkaError):  # each send's own result is checked next
+                producer.flush(timeout=60)
             _check_sent(sent)
             # Only after every replayed record is on its topic, and exactly up to where
             # this run read: dead letters that arrived meanwhile wait for the next run.
