@@ -34,7 +34,7 @@ from pipeline.sink.agents import RowsOf, one_row, register_sink
 from pipeline.sink.clickhouse import RowWriter, TableWriter
 from pipeline.summary import Summary, collect, render
 from pipeline.topics import TopicNames
-from pipeline.web import register_query_view
+from pipeline.web import register_health_views, register_query_view
 from schemas.outputs import DropoffAlert
 
 log = logging.getLogger(__name__)
@@ -95,13 +95,15 @@ def create_app(
         return RowWriter(clickhouse, table, columns, lock, sink.retry_max_seconds)
 
     # raw records -> normalise -> resolve -> engine -> rows + state, a flush every 0.5 s
-    PipelineRunner(
+    runner = PipelineRunner(
         app,
         names,
         PipelineConfig.from_settings(settings, stage_model),
         {table: writer(table, columns) for table, columns in rows.TABLES.items()},
         sink,
-    ).register()
+    )
+    runner.register()
+    register_health_views(app, runner, settings.worker.ready_flush_age)
 
     # window reports -> final windows -> drop-off alerts (-> webhook)
     dead_letter_topic, alerts_topic = topic(names.dead_letter), topic(names.alerts)

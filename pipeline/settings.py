@@ -239,6 +239,13 @@ class WorkerSettings(BaseSettings):
         "collector's young-generation passes (Python's default is 700; 0 keeps it). Objects "
         "made at start-up are frozen out of every pass.",
     )
+    ready_flush_age: float = Field(
+        default=30.0,
+        gt=0,
+        description="JOURNEYS_WORKER_READY_FLUSH_AGE: /readyz fails once the pipeline's last "
+        "completed flush (ClickHouse rows, state, acknowledgements) is older than this "
+        "(seconds).",
+    )
 
 
 class SessionSettings(BaseSettings):

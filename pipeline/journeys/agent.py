@@ -96,6 +96,7 @@ class PipelineRunner:
         self.flush_lock = asyncio.Lock()  # one flush at a time, in order
         self.active = False  # False between a revocation and the next assignment
         self.stats = FlushStats()
+        self.flushed_at: float | None = None  # time.monotonic() of the last flush done
 
     def register(self) -> None:
         topics = [*self.channels, self.internal]
@@ -224,12 +225,16 @@ class PipelineRunner:
                 position = (message.topic, message.partition)
                 durable[position] = max(durable.get(position, -1), message.offset)
                 await self.stream.ack(event)
+            self.flushed_at = time.monotonic()
+
+    def assigned_partitions(self) -> set[int]:
+        """The pipeline partitions this worker owns now."""
+        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.internal}
 
     def _assigned_pipelines(self) -> list[PartitionPipeline]:
         """Pipelines of every partition this worker owns (built for idle ones too, so that
         their clocks still close sessions), once their state is recovered."""
-        owned = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.internal}
-        return [self._pipeline(partition) for partition in sorted(owned)]
+        return [self._pipeline(partition) for partition in sorted(self.assigned_partitions())]
 
     def _unread_sources(self, partition: int) -> set[str]:
         """`partition`'s raw sources with records past where this worker began reading

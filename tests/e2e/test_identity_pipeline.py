@@ -81,8 +81,8 @@ def test_seed_journey_with_links_after_its_touchpoints_converges(
 ) -> None:
     """The touchpoints that link identifiers come last: until then the phone, the cookie,
     the email and the card are customers of their own, with journeys of their own. The
-    links merge them into the oldest; one journey remains, every touchpoint counted once,
-    with the right stage times."""
+    links merge them into the first-ranked (the device: first in anchor order); one
+    journey remains, every touchpoint counted once, with the right stage times."""
     worker = worker_factory(**FAST_IDLE)
     prefix = f"t{unique}."
     events = seed_journey_identified()
@@ -113,7 +113,7 @@ def test_seed_journey_with_links_after_its_touchpoints_converges(
         return journeys if done else None
 
     (journey,) = wait_until(converged, 120, "one journey with all 24 touchpoints")
-    assert journey["customer_id"] == IDENTIFIED_CUSTOMER  # the oldest customer wins
+    assert journey["customer_id"] == IDENTIFIED_CUSTOMER  # the first-ranked customer wins
     assert journey["stage"] == "advocacy"
     assert (journey["purchases"], Decimal(journey["revenue"])) == (2, Decimal("174"))
     assert {k: when(v) for k, v in journey["first_reached"].items()} == EXPECTED_FIRST_REACHED
@@ -155,6 +155,7 @@ PHONE = [
 ]
 ORDER = [tp("order", 61, 0, "order_placed", user_id="ann-42", email_hash="ann")]
 AFTER = [tp("c-visit", 92, 0, "page_view", anonymous_id="ck-phone")]
+#: Two cookies: the same type, so the smaller id wins (docs/identity.md).
 WINNER, LOSER = "anon:ck-laptop", "anon:ck-phone"
 
 
@@ -284,7 +285,7 @@ def run_merge(
     return result
 
 
-def test_two_known_customers_merge_into_the_older_one(
+def test_two_known_customers_merge_into_the_first_ranked_one(
     kafka_bootstrap: str,
     worker_factory: Callable[..., WorkerProcess],
     unique: str,

@@ -1,13 +1,17 @@
 """The flush under failure: a worker killed mid-write, and ClickHouse gone for 30 seconds.
-Afterwards analysts see every input event exactly once, and memory stayed bounded."""
+Afterwards analysts see every input event exactly once, and memory stayed bounded; while
+ClickHouse refused writes, the worker said so (/readyz) and stayed alive (/healthz)."""
 
 from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -40,6 +44,16 @@ def page_views(first: int, count: int, customers: int = 50) -> Iterator[tuple[by
             "context": {"page": {"url": f"https://shop.example/p/{n % 97}"}},
         }
         yield visitor.encode(), json.dumps(event).encode(), []
+
+
+def health(worker: WorkerProcess, path: str) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of GET `path` on the worker."""
+    url = f"http://127.0.0.1:{worker.web_port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def stored(worker: WorkerProcess) -> dict[str, int]:
@@ -82,23 +96,35 @@ def test_clickhouse_down_for_30_seconds_loses_nothing_doubles_nothing_and_memory
     flag = tmp_path / "clickhouse-down"
     topic = f"t{unique}.touchpoints.raw.web"
     worker = worker_factory(
-        ["-m", "tests.faulty_worker"], JOURNEYS_TEST_CLICKHOUSE_DOWN=str(flag), **SETTINGS
+        ["-m", "tests.faulty_worker"],
+        JOURNEYS_TEST_CLICKHOUSE_DOWN=str(flag),
+        JOURNEYS_WORKER_READY_FLUSH_AGE="5",
+        **SETTINGS,
     )
     produce(kafka_bootstrap, topic, page_views(0, 1000))
     wait_until(lambda: stored(worker)["ids"] >= 1000, 120, "the first events stored")
+    wait_until(lambda: health(worker, "/readyz")[0] == 200, 60, "the worker ready")
     process = psutil.Process(worker.pid)
     before = process.memory_info().rss
     flag.touch()  # ClickHouse is down from now on
     sent, peak = 1000, before
+    unready: list[dict[str, Any]] = []
     down_until = time.monotonic() + 30
     while time.monotonic() < down_until:
         produce(kafka_bootstrap, topic, page_views(sent, 100))
         sent += 100
         peak = max(peak, process.memory_info().rss)
+        assert health(worker, "/healthz")[0] == 200, "alive while ClickHouse is down"
+        status, answer = health(worker, "/readyz")
+        if status == 503:
+            unready.append(answer)
         time.sleep(0.5)
     assert worker.process is not None and worker.process.poll() is None, "the worker survived"
+    assert unready, "/readyz failed while ClickHouse refused writes"
+    assert "last flush" in " ".join(unready[-1]["reasons"])
     flag.unlink()  # ClickHouse is back
     wait_until(lambda: stored(worker)["ids"] >= sent, 240, f"all {sent} events stored")
+    wait_until(lambda: health(worker, "/readyz")[0] == 200, 60, "the worker ready again")
     time.sleep(3)
     counts = stored(worker)
     growth_mb = (peak - before) / 2**20
