@@ -36,9 +36,6 @@ HOLD = datetime.min.replace(tzinfo=UTC)
 #: The clock source that stands for what the stored states had seen before a restart.
 RESTORED = "(restored)"
 
-#: How a partition waited for names itself in `PartitionClock.waiting`.
-PEER = "partition "
-
 Frontier = tuple[datetime | None, ...]  # by level; None: nothing to wait for
 
 
@@ -67,7 +64,8 @@ class PartitionClock:
     idle_rate: float = 1.0
     sources: dict[str, SourceClock] = field(default_factory=dict)
     peers: dict[int, PeerClock] = field(default_factory=dict)
-    waiting: dict[str, float] = field(default_factory=dict)  # expected source -> since
+    waiting: dict[str, float] = field(default_factory=dict)  # unread source -> since
+    unheard: dict[int, float] = field(default_factory=dict)  # silent partition -> since
     _mark: datetime | None = None
 
     def snapshot(self) -> dict[str, object]:
@@ -99,16 +97,15 @@ class PartitionClock:
     def expect(self, sources: set[str], wall: float) -> None:
         """Of the raw sources, exactly `sources` have records not read yet: each holds W
         until it has spoken."""
-        kept = {name: since for name, since in self.waiting.items() if name.startswith(PEER)}
-        for name in sources - self.sources.keys():
-            kept[name] = self.waiting.get(name, wall)
-        self.waiting = kept
+        self.waiting = {
+            name: self.waiting.get(name, wall) for name in sources - self.sources.keys()
+        }
 
     def expect_peers(self, partitions: int, own: int, wall: float) -> None:
         """Hold W until every other partition has said how far it has got."""
         for partition in range(partitions):
             if partition != own and partition not in self.peers:
-                self.waiting.setdefault(f"{PEER}{partition}", wall)
+                self.unheard.setdefault(partition, wall)
 
     def observe(self, source: str, event_time: datetime, wall: float) -> None:
         clock = self.sources.get(source)
@@ -122,13 +119,14 @@ class PartitionClock:
     def quiet(self, wall: float) -> bool:
         """Whether nothing has reached this partition yet and nothing is expected to."""
         return not self.sources and not any(
-            wall - since <= self.idle_after for since in self.waiting.values()
+            wall - since <= self.idle_after
+            for since in (*self.waiting.values(), *self.unheard.values())
         )
 
     def hear(self, partition: int, frontier: Frontier, wall: float) -> None:
         """Partition `partition`'s frontier (sent after the work it forwarded here)."""
         self.peers[partition] = PeerClock(frontier, wall)
-        self.waiting.pop(f"{PEER}{partition}", None)
+        self.unheard.pop(partition, None)
 
     def frontier(self, wall: float) -> Frontier:
         """How far this partition's inputs have got, by level: level k also counts what
@@ -161,11 +159,7 @@ class PartitionClock:
 
     def _holding(self, wall: float) -> bool:
         """Whether a raw source with records not read yet has still to speak."""
-        return any(
-            wall - since <= self.idle_after
-            for name, since in self.waiting.items()
-            if not name.startswith(PEER)
-        )
+        return any(wall - since <= self.idle_after for since in self.waiting.values())
 
     def _slowest(self, wall: float) -> datetime | None:
         """The latest event time of the slowest active source (None: all are silent)."""
@@ -176,11 +170,7 @@ class PartitionClock:
         """The frontiers of the partitions heard from lately; one that has not spoken yet
         holds everything back."""
         heard = [p.frontier for p in self.peers.values() if wall - p.last_wall <= self.idle_after]
-        unheard = sum(
-            1
-            for name, since in self.waiting.items()
-            if name.startswith(PEER) and wall - since <= self.idle_after
-        )
+        unheard = sum(wall - since <= self.idle_after for since in self.unheard.values())
         return heard + [(HOLD,) * LEVELS] * unheard
 
 
