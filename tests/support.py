@@ -124,6 +124,16 @@ class WorkerProcess:
         return "(no log)"
 
 
+def processed(worker: WorkerProcess) -> int:
+    """Input records accounted for: distinct touchpoints plus distinct dead letters."""
+    row = worker.query(
+        "SELECT (SELECT uniqExact(event_id) FROM touchpoints) AS t,"
+        " (SELECT uniqExact(source_topic, source_partition, source_offset) FROM dead_letters)"
+        " AS d"
+    )[0]
+    return int(row["t"]) + int(row["d"])
+
+
 def produce(
     bootstrap_servers: str,
     topic: str,

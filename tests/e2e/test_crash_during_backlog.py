@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.bench.traffic import bench_events, produce_all
 from pipeline.topics import TopicNames
-from tests.support import WorkerProcess, wait_until
+from tests.support import WorkerProcess, processed, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -32,16 +32,6 @@ SETTINGS = {
 
 TOUCHPOINTS = "SELECT event_id FROM v_touchpoints"
 DEAD_LETTERS = "SELECT DISTINCT source_topic, source_partition, source_offset FROM dead_letters"
-
-
-def processed(worker: WorkerProcess) -> int:
-    """Input records accounted for: distinct touchpoints plus distinct dead letters."""
-    row = worker.query(
-        "SELECT (SELECT uniqExact(event_id) FROM touchpoints) AS t,"
-        " (SELECT uniqExact(source_topic, source_partition, source_offset) FROM dead_letters)"
-        " AS d"
-    )[0]
-    return int(row["t"]) + int(row["d"])
 
 
 def stored(worker: WorkerProcess) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.bench.traffic import bench_events, produce_all
 from pipeline.topics import TopicNames
-from tests.support import WorkerProcess, wait_until
+from tests.support import WorkerProcess, processed, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -57,15 +57,6 @@ def post(worker: WorkerProcess, sql: str) -> tuple[int, dict[str, Any]]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def processed(worker: WorkerProcess) -> int:
-    row = worker.query(
-        "SELECT (SELECT uniqExact(event_id) FROM touchpoints) AS t,"
-        " (SELECT uniqExact(source_topic, source_partition, source_offset) FROM dead_letters)"
-        " AS d"
-    )[0]
-    return int(row["t"]) + int(row["d"])
 
 
 def test_refused_queries_change_nothing_and_ingestion_goes_on(
