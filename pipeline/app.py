@@ -29,6 +29,7 @@ from pipeline.metrics.agents import register_metrics_agents
 from pipeline.metrics.dropoff import DetectorConfig
 from pipeline.metrics.webhook import WebhookSender
 from pipeline.settings import Settings
+from pipeline.shutdown import StopBoundedApp
 from pipeline.sink import rows
 from pipeline.sink.agents import RowsOf, one_row, register_sink
 from pipeline.sink.clickhouse import RowWriter, TableWriter
@@ -55,7 +56,7 @@ def create_app(
         )
     kafka, sink = settings.kafka, settings.sink
     servers = settings.kafka.bootstrap_servers.split(",")
-    app = faust.App(
+    app = StopBoundedApp(
         kafka.consumer_group,
         broker=[f"kafka://{server}" for server in servers],
         store="memory://",
@@ -84,6 +85,7 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
     )
+    app.stream_wait_limit = settings.worker.stop_timeout / 2
     names = TopicNames(kafka.topic_prefix)
     lock = threading.Lock()  # one embedded engine call at a time: writers and queries
 
@@ -92,7 +94,14 @@ def create_app(
         return app.topic(name, key_type=bytes, value_type=bytes, partitions=partitions)
 
     def writer(table: str, columns: tuple[str, ...]) -> RowWriter:
-        return RowWriter(clickhouse, table, columns, lock, sink.retry_max_seconds)
+        return RowWriter(
+            clickhouse, table, columns, lock,
+            retry_max_seconds=sink.retry_max_seconds, give_up=stopping,
+        )  # fmt: skip
+
+    def stopping() -> bool:
+        """Whether the worker is stopping: a failed write is then not retried."""
+        return bool(app.should_stop)
 
     # raw records -> normalise -> resolve -> engine -> rows + state, a flush every 0.5 s
     runner = PipelineRunner(
@@ -140,7 +149,14 @@ def create_app(
         register_sink(
             app,
             source,
-            writer=TableWriter(clickhouse, table, columns, lock, sink.retry_max_seconds),
+            writer=TableWriter(
+                clickhouse,
+                table,
+                columns,
+                lock,
+                retry_max_seconds=sink.retry_max_seconds,
+                give_up=stopping,
+            ),
             rows_of=rows_of,
             batch_size=sink.take_max,
             batch_seconds=sink.batch_seconds,

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from pipeline.errors import ConfigError, LocalStackError
 
@@ -62,12 +63,37 @@ def ensure_topics(
                         for name in missing
                     ]
                 )
+            _wait_for_leaders(admin, missing)
         present = [name for name in wanted if name in existing]
         if present:
             _check_partitions(admin, present, layout)
         return missing
     finally:
         admin.close()
+
+
+def _wait_for_leaders(admin: KafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
+    """Until every partition of `names` has a leader: a consumer that joins its group
+    before that is assigned none of them until a metadata refresh minutes later."""
+    leaderless: list[str] = Retrying(
+        retry=retry_if_result(bool),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.1),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else names,
+    )(_leaderless, admin, names)
+    if leaderless:
+        raise LocalStackError(
+            f"Kafka gave no leader to {', '.join(leaderless)} within {timeout:.0f} s"
+        )
+
+
+def _leaderless(admin: KafkaAdminClient, names: list[str]) -> list[str]:
+    return [
+        description["name"]
+        for description in admin.describe_topics(names)
+        if not description["partitions"]
+        or any(partition["leader_id"] < 0 for partition in description["partitions"])
+    ]
 
 
 def _check_partitions(admin: KafkaAdminClient, names: list[str], layout: Mapping[str, int]) -> None:

@@ -246,6 +246,13 @@ class WorkerSettings(BaseSettings):
         "completed flush (ClickHouse rows, state, acknowledgements) is older than this "
         "(seconds).",
     )
+    stop_timeout: float = Field(
+        default=20.0,
+        ge=2,
+        description="JOURNEYS_WORKER_STOP_TIMEOUT: seconds a stop signal gives the worker. It "
+        "flushes what it can for half of them, leaves the rest to be read again after a "
+        "restart, and is ended by force at the end.",
+    )
 
 
 class SessionSettings(BaseSettings):

@@ -21,6 +21,7 @@ from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.journeys.stages import load_stage_model
 from pipeline.kafka_admin import ensure_topics
 from pipeline.settings import DEVELOPMENT_HASH_KEY, EmbeddedClickHouse, Settings
+from pipeline.shutdown import StopBoundedWorker
 from pipeline.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,9 @@ def run_worker(settings: Settings, summary_every: float | None = None) -> None:
     )
     if created:
         log.info("created topics: %s", ", ".join(created))
-    worker = faust.Worker(
+    worker = StopBoundedWorker(
         app,
+        stop_timeout=settings.worker.stop_timeout,
         loglevel=settings.worker.log_level.upper(),
         quiet=True,
         redirect_stdouts=False,  # the live summary is printed, not logged as a warning

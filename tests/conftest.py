@@ -31,7 +31,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     tiers = Counter(
         tier
         for report in passed
-        for tier in ("unit", "agent", "integration", "e2e")
+        for tier in ("unit", "agent", "integration", "e2e", "fault")
         if tier in report.keywords
     )
     terminalreporter.section("journeys")

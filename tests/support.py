@@ -9,7 +9,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +24,8 @@ from pipeline.subprocesses import clean_env, stop_process
 from schemas.touchpoint import Touchpoint
 
 REPO = Path(__file__).resolve().parents[1]
+#: Event time of the first of `page_views`.
+PAGE_VIEWS_START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def clickhouse_url(target: ClickHouseTarget) -> str:
@@ -203,3 +206,27 @@ def consume_all(
     finally:
         consumer.close()
     return records
+
+
+def page_views(first: int, count: int, customers: int = 50) -> Iterator[tuple[bytes, bytes, list]]:
+    """Valid raw web events, one a second of event time, over `customers` visitors."""
+    for n in range(first, first + count):
+        visitor = f"c-{n % customers}"
+        event = {
+            "messageId": f"m-{n}",
+            "type": "page",
+            "anonymousId": visitor,
+            "timestamp": (PAGE_VIEWS_START + timedelta(seconds=n)).isoformat(),
+            "context": {"page": {"url": f"https://shop.example/p/{n % 97}"}},
+        }
+        yield visitor.encode(), json.dumps(event).encode(), []
+
+
+def stored(worker: WorkerProcess) -> dict[str, int]:
+    """Rows as stored (no FINAL), distinct event ids, and what analysts see."""
+    row = worker.query(
+        "SELECT (SELECT count() FROM touchpoints) AS rows,"
+        " (SELECT uniqExact(event_id) FROM touchpoints) AS ids,"
+        " (SELECT count() FROM v_touchpoints) AS visible"
+    )[0]
+    return {key: int(value) for key, value in row.items()}

@@ -32,7 +32,6 @@ from typing import Any
 import faust
 import orjson
 from aiokafka.structs import RecordMetadata
-from faust.exceptions import NotReady
 from faust.types import TP
 
 from pipeline.ingest.normalize import RawRecord
@@ -125,8 +124,8 @@ class PipelineRunner:
                         pipe.on_raw(channel, raw_record(event), now, wall)
                 self.unacked.extend(events)
                 rows_waiting = sum(p.pending.row_count() for p in self.pipelines.values())
-            if rows_waiting >= self.pace.batch_size:
-                await self.flush()
+            if rows_waiting >= self.pace.batch_size and not await self._flushed():
+                return
 
     def _pipeline(self, partition: int) -> PartitionPipeline:
         pipe = self.pipelines.get(partition)
@@ -170,16 +169,23 @@ class PipelineRunner:
         # for one more flush (Ctrl-C would hang). The loop is cancelled after that wait.
         while True:
             await asyncio.sleep(self.pace.batch_seconds)
-            try:
-                await self.flush()
-            except NotReady:
-                if not self.app.should_stop:
-                    raise
-                # The worker stopped its producer during this flush: what it did not
-                # acknowledge is read again after a restart, and a tick's changes are
-                # made again from the state.
-                log.info("flush abandoned: the worker is stopping")
+            if not await self._flushed():
                 return
+
+    async def _flushed(self) -> bool:
+        """`flush()`; False if it failed while the worker is stopping (it gives up)."""
+        try:
+            await self.flush()
+        except Exception as error:
+            if not self.app.should_stop:
+                raise
+            # ClickHouse refused the flush, or the worker stopped its producer meanwhile:
+            # what it did not acknowledge is read again after a restart, and a tick's
+            # changes are made again from the state.
+            log.warning("gave up the last flush while stopping (%r): its inputs "
+                        "will be read again after a restart", error)  # fmt: skip
+            return False
+        return True
 
     async def flush(self) -> None:
         """Make everything processed so far durable, then acknowledge its inputs."""

@@ -87,7 +87,14 @@ def register_sink(
                     SourcedRow(message.topic, message.partition, message.offset, values, index)
                     for index, values in enumerate(made)
                 )
-            result = await writer.write(rows)
+            try:
+                result = await writer.write(rows)
+            except Exception as error:
+                if not app.should_stop:
+                    raise
+                log.warning("%s: gave up writing while stopping (%r): the records will "
+                            "be read again after a restart", writer.table, error)  # fmt: skip
+                return
             refused_records = {
                 (row.partition, row.offset): reason for row, reason in result.refused
             }

@@ -92,21 +92,25 @@ class RowWriter:
         table: str,
         columns: Sequence[str],
         lock: threading.Lock,
+        *,
         retry_max_seconds: float = 30.0,
+        give_up: Callable[[], bool] = lambda: False,
     ) -> None:
         self.client = client
         self.table = table
         self.columns = list(columns)
         self.lock = lock
         self.retry_max_seconds = retry_max_seconds
+        self.give_up = give_up
         self._context: InsertContext | None = None
 
     async def write(self, rows: Sequence[Sequence[object]], token: str) -> WriteResult:
-        """Store `rows`, retrying transient failures with backoff until ClickHouse answers."""
+        """Store `rows`, retrying transient failures with backoff until ClickHouse answers
+        (or `give_up()` says to stop trying: the last failure is raised)."""
         if not rows:
             return WriteResult()
         return await retrying(lambda: asyncio.to_thread(self.write_blocking, rows, token),
-                              self.retry_max_seconds)  # fmt: skip
+                              self.retry_max_seconds, self.give_up)  # fmt: skip
 
     def write_blocking(self, rows: Sequence[Sequence[object]], token: str) -> WriteResult:
         """`write` once, in this thread, without retries."""
@@ -149,17 +153,21 @@ class RowWriter:
         self.client.insert(context=self._context)
 
 
-async def retrying(attempt_once: Callable[[], Awaitable[T]], max_seconds: float) -> T:
-    """`attempt_once()` until it succeeds or ClickHouse refuses the data itself."""
+async def retrying(
+    attempt_once: Callable[[], Awaitable[T]], max_seconds: float, give_up: Callable[[], bool]
+) -> T:
+    """`attempt_once()` until it succeeds, ClickHouse refuses the data itself, or
+    `give_up()` (asked after each failure) is true."""
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(lambda error: not refuses_data(error)),
+        stop=lambda _: give_up(),
         wait=wait_exponential(multiplier=0.2, max=max_seconds),
         before_sleep=before_sleep_log(log, logging.WARNING),
         reraise=True,
     ):
         with attempt:
             return await attempt_once()
-    raise AssertionError("unreachable: AsyncRetrying retries until success")  # pragma: no cover
+    raise AssertionError("unreachable: AsyncRetrying returns or raises")  # pragma: no cover
 
 
 class TableWriter:
@@ -172,9 +180,14 @@ class TableWriter:
         table: str,
         columns: Sequence[str],
         lock: threading.Lock,
+        *,
         retry_max_seconds: float = 30.0,
+        give_up: Callable[[], bool] = lambda: False,
     ) -> None:
-        self.rows = RowWriter(client, table, [*columns, *SOURCE_COLUMNS], lock, retry_max_seconds)
+        self.rows = RowWriter(
+            client, table, [*columns, *SOURCE_COLUMNS], lock,
+            retry_max_seconds=retry_max_seconds, give_up=give_up,
+        )  # fmt: skip
         self.table = table
         self._stored: dict[TopicPartition, int] = {}
 
@@ -187,7 +200,7 @@ class TableWriter:
         if not rows:
             return SourcedResult()
         return await retrying(lambda: asyncio.to_thread(self._write_now, rows),
-                              self.rows.retry_max_seconds)  # fmt: skip
+                              self.rows.retry_max_seconds, self.rows.give_up)  # fmt: skip
 
     def _write_now(self, rows: Sequence[SourcedRow]) -> SourcedResult:
         outcome = SourcedResult()

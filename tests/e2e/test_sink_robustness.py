@@ -8,19 +8,17 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from tests.support import WorkerProcess, produce, wait_until
+from tests.support import WorkerProcess, page_views, produce, stored, wait_until
 
 pytestmark = pytest.mark.e2e
 
-START = datetime(2026, 3, 1, tzinfo=UTC)
 #: Small batches (many of them in flight), a short group session so a killed worker's
 #: partitions move on quickly, and idle partitions that close their last sessions fast.
 SETTINGS = {
@@ -32,20 +30,6 @@ SETTINGS = {
 }
 
 
-def page_views(first: int, count: int, customers: int = 50) -> Iterator[tuple[bytes, bytes, list]]:
-    """Valid raw web events, one a second of event time, over `customers` visitors."""
-    for n in range(first, first + count):
-        visitor = f"c-{n % customers}"
-        event = {
-            "messageId": f"m-{n}",
-            "type": "page",
-            "anonymousId": visitor,
-            "timestamp": (START + timedelta(seconds=n)).isoformat(),
-            "context": {"page": {"url": f"https://shop.example/p/{n % 97}"}},
-        }
-        yield visitor.encode(), json.dumps(event).encode(), []
-
-
 def health(worker: WorkerProcess, path: str) -> tuple[int, dict[str, Any]]:
     """Status and JSON body of GET `path` on the worker."""
     url = f"http://127.0.0.1:{worker.web_port}{path}"
@@ -54,16 +38,6 @@ def health(worker: WorkerProcess, path: str) -> tuple[int, dict[str, Any]]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def stored(worker: WorkerProcess) -> dict[str, int]:
-    """Rows as stored (no FINAL), distinct event ids, and what analysts see."""
-    row = worker.query(
-        "SELECT (SELECT count() FROM touchpoints) AS rows,"
-        " (SELECT uniqExact(event_id) FROM touchpoints) AS ids,"
-        " (SELECT count() FROM v_touchpoints) AS visible"
-    )[0]
-    return {key: int(value) for key, value in row.items()}
 
 
 def test_a_worker_killed_mid_write_stores_each_event_exactly_once(

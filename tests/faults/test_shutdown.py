@@ -1,0 +1,74 @@
+"""Shutdown always finishes: SIGTERM or SIGINT stops the worker within 30 seconds even
+while ClickHouse refuses every write, and what it could not flush is read again by the
+next worker (nothing lost, nothing doubled)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support import WorkerProcess, page_views, produce, stored, wait_until
+
+pytestmark = pytest.mark.fault
+
+#: Small batches, and idle partitions that close their sessions (and so store their last
+#: touchpoints, which are history here, not live) within seconds.
+SETTINGS = {
+    "JOURNEYS_SINK_BATCH_SIZE": "100",
+    "JOURNEYS_SINK_BATCH_SECONDS": "0.2",
+    "KAFKA_SESSION_TIMEOUT": "10",
+    "JOURNEYS_SESSIONS_IDLE_AFTER": "2",
+    "JOURNEYS_SESSIONS_IDLE_RATE": "3600",
+}
+#: The promise: a stop signal ends the worker within this many seconds, whatever the sinks do.
+STOP_WITHIN = 30.0
+
+
+def taken(worker: WorkerProcess) -> str:
+    """The worker's log, where a refused flush shows as a retry."""
+    return worker.log_path.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_ends_the_worker_while_clickhouse_refuses_writes(
+    sig: signal.Signals,
+    kafka_bootstrap: str,
+    worker_factory: Callable[..., WorkerProcess],
+    unique: str,
+    tmp_path: Path,
+) -> None:
+    flag = tmp_path / "clickhouse-down"
+    topic = f"t{unique}.touchpoints.raw.web"
+    faulty = ["-m", "tests.faulty_worker"]
+    worker = worker_factory(faulty, JOURNEYS_TEST_CLICKHOUSE_DOWN=str(flag), **SETTINGS)
+    produce(kafka_bootstrap, topic, page_views(0, 500))
+    wait_until(lambda: stored(worker)["ids"] >= 500, 120, "the first events stored")
+    flag.touch()  # from now on every write fails as if ClickHouse were unreachable
+    produce(kafka_bootstrap, topic, page_views(500, 500))
+    wait_until(lambda: "Retrying" in taken(worker), 120, "a flush that cannot write")
+    process = worker.process
+    assert process is not None
+    began = time.monotonic()
+    process.send_signal(sig)
+    try:
+        code: int | None = process.wait(STOP_WITHIN + 30)
+    except subprocess.TimeoutExpired:  # the failure this test exists for
+        code = None
+    took = time.monotonic() - began
+    worker.stop()  # SIGKILL if it did not stop by itself
+    print(f"stopped by {sig.name} in {took:.1f} s with exit code {code}")
+    assert took <= STOP_WITHIN, f"took {took:.0f} s to stop:\n{worker.log_tail()}"
+    assert "gave up" in taken(worker), "the log says what was left for redelivery"
+    # What the stopped worker could not write is read again by the next one.
+    flag.unlink()
+    second = worker_factory(**SETTINGS)
+    wait_until(lambda: stored(second)["ids"] >= 1000, 180, "every event stored")
+    time.sleep(2)
+    counts = stored(second)
+    assert counts["ids"] == 1000, counts
+    assert counts["visible"] == 1000, f"analysts see each event once: {counts}"
