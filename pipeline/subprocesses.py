@@ -2,13 +2,14 @@
 
 Usage:
     env = clean_env(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9092")
-    process = subprocess.Popen([...], env=env)
+    process = subprocess.Popen([...], env=env, preexec_fn=die_with_parent)
     code = stop_process(process)        # SIGTERM, then SIGKILL after the timeout
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -22,6 +23,13 @@ def clean_env(**overrides: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(SETTING_PREFIXES)}
     env.update(overrides)
     return env
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Ask Linux to SIGTERM this (child) process when the process that started it dies,
+    even by SIGKILL: a broker or demo traffic never outlives `journeys up`."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def stop_process(

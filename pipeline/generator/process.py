@@ -16,6 +16,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from pipeline.subprocesses import die_with_parent
+
 
 @dataclass(frozen=True)
 class DemoTraffic:
@@ -43,4 +45,8 @@ def start_demo_traffic(bootstrap_servers: str, demo: DemoTraffic) -> subprocess.
     """`journeys generate --live ...` against `bootstrap_servers`, in the background."""
     # The parent's settings (topic prefix, partitions) hold for the generator too.
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers}
-    return subprocess.Popen([sys.executable, "-m", "pipeline", *demo.arguments()], env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *demo.arguments()],
+        env=env,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - only calls prctl
+    )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import hashlib
 import json
 import logging
@@ -36,6 +35,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from pipeline.errors import LocalStackError, MissingToolError
+from pipeline.subprocesses import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +149,6 @@ class BrokerState:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Ask Linux to SIGTERM the broker if the Python process that started it dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 class LocalKafka:
     """One KRaft broker+controller on 127.0.0.1, on free ports, data under `data_dir`."""
 
@@ -207,7 +201,7 @@ class LocalKafka:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches us; we stop the broker in order
-                preexec_fn=None if self.detached else _die_with_parent,  # noqa: PLW1509 - only calls prctl
+                preexec_fn=None if self.detached else die_with_parent,  # noqa: PLW1509 - only calls prctl
             )
         try:
             self._wait_ready()

@@ -1,5 +1,6 @@
 """The README's first command, `make up`: a broker, migrations, the worker and demo
-traffic; within three minutes ClickHouse holds what the demo made; Ctrl-C leaves no
+traffic; within three minutes ClickHouse holds what the demo made; an analyst's refused
+DROP does not stop ingestion; Ctrl-C stops everything within 30 seconds and leaves no
 process behind."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,7 +30,13 @@ SELECT (SELECT count() FROM touchpoints) AS touchpoints,
 """
 
 
-def test_make_up_runs_the_demo_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+#: The promise of a stop signal (worker, demo traffic and broker together).
+STOP_WITHIN = 30.0
+
+
+def test_make_up_runs_the_demo_survives_a_refused_drop_and_ctrl_c_stops_everything(
+    tmp_path: Path,
+) -> None:
     web_port = free_port()
     log_path = tmp_path / "up.log"
     env = base_env(
@@ -68,8 +76,22 @@ def test_make_up_runs_the_demo_and_ctrl_c_stops_everything(tmp_path: Path) -> No
         kafka_port = int(re.search(r"Kafka is up at 127\.0\.0\.1:(\d+)", output)[1])  # type: ignore[index]
         assert port_open(kafka_port)
         wait_until(lambda: "journeys touchpoints" in log_path.read_text(), 30, "a live summary")
+        drop = subprocess.run(
+            [sys.executable, "-m", "pipeline", "query", "DROP TABLE touchpoints"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert drop.returncode != 0, drop.stdout
+        assert "read-only" in drop.stderr.lower() or "readonly" in drop.stderr.lower()
+        before = touchpoints(reader)
+        wait_until(lambda: touchpoints(reader) > before, 120, "ingestion after the refused DROP")
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
+        interrupted = time.monotonic()
         up.wait(90)
+        took = time.monotonic() - interrupted
     finally:
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
@@ -79,6 +101,8 @@ def test_make_up_runs_the_demo_and_ctrl_c_stops_everything(tmp_path: Path) -> No
     assert re.search(r"touchpoints [\d,]+ \(", output), "the live summary"
     for stage in ("awareness", "consideration", "decision"):
         assert re.search(rf"^{stage}\s+[\d,]+", output, re.MULTILINE), stage
+    assert took <= STOP_WITHIN, f"Ctrl-C took {took:.0f} s"
+    assert "Code: 164" not in output, "a sink insert was refused after the DROP"
     assert "Stopped the demo traffic." in output
     assert "Stopped the worker and the local broker." in output
     assert not port_open(kafka_port)
@@ -86,6 +110,10 @@ def test_make_up_runs_the_demo_and_ctrl_c_stops_everything(tmp_path: Path) -> No
     survivors = [pid for pid in family if psutil.pid_exists(pid) and not _zombie(pid)]
     assert survivors == [], [psutil.Process(pid).cmdline() for pid in survivors]
     assert len(family) >= 3, "make's children: journeys up, the broker, the generator"
+
+
+def touchpoints(reader: WorkerProcess) -> int:
+    return int(reader.query("SELECT count() AS n FROM touchpoints")[0]["n"])
 
 
 def _zombie(pid: int) -> bool:

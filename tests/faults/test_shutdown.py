@@ -1,18 +1,23 @@
 """Shutdown always finishes: SIGTERM or SIGINT stops the worker within 30 seconds even
 while ClickHouse refuses every write, and what it could not flush is read again by the
-next worker (nothing lost, nothing doubled)."""
+next worker (nothing lost, nothing doubled); `journeys up` killed outright takes its
+demo traffic with it."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
-from tests.support import WorkerProcess, page_views, produce, stored, wait_until
+from pipeline.localstack.kafka import free_port
+from tests.support import REPO, WorkerProcess, base_env, page_views, produce, stored, wait_until
 
 pytestmark = pytest.mark.fault
 
@@ -72,3 +77,60 @@ def test_a_stop_signal_ends_the_worker_while_clickhouse_refuses_writes(
     counts = stored(second)
     assert counts["ids"] == 1000, counts
     assert counts["visible"] == 1000, f"analysts see each event once: {counts}"
+
+
+def test_killing_journeys_up_leaves_no_demo_traffic_behind(
+    kafka_bootstrap: str, unique: str, tmp_path: Path
+) -> None:
+    # On the session's broker (a local one would die with its parent too, and the demo
+    # traffic would then end for want of a broker, which proves nothing).
+    env = base_env(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        KAFKA_TOPIC_PREFIX=f"t{unique}.",
+        KAFKA_CONSUMER_GROUP=f"journeys-t{unique}",
+        CLICKHOUSE_URL=f"chdb://{tmp_path / 'clickhouse'}",
+        JOURNEYS_WORKER_WEB_PORT=str(free_port()),
+        JOURNEYS_WORKER_DATA_DIR=str(tmp_path / "faust"),
+    )
+    log_path = tmp_path / "up.log"
+    with log_path.open("wb") as log:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "up", "--demo"],
+            env=env,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    children: list[psutil.Process] = []
+    try:
+
+        def demo_running() -> bool:
+            assert up.poll() is None, log_path.read_text()
+            children[:] = psutil.Process(up.pid).children(recursive=True)
+            return any("generate" in " ".join(child.cmdline()) for child in children)
+
+        wait_until(demo_running, 120, "the demo traffic")
+        time.sleep(1)  # past its start-up: it would go on alone
+        up.kill()  # SIGKILL: no shutdown work at all in the parent
+        up.wait()
+        wait_until(
+            lambda: not [c for c in children if c.is_running() and not _zombie(c)],
+            60,
+            "the demo traffic to end with its parent",
+        )
+    finally:
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+
+
+def _zombie(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
