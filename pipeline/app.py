@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
@@ -21,6 +21,7 @@ from rich.console import Console
 
 from pipeline.clickhouse.client import ReadOnlyQueries
 from pipeline.errors import ConfigError
+from pipeline.health import Limits, Readiness, WriteFailures, readiness
 from pipeline.ingest import deadletters
 from pipeline.journeys.agent import PipelineRunner
 from pipeline.journeys.pipeline import PipelineConfig
@@ -33,7 +34,7 @@ from pipeline.shutdown import StopBoundedApp
 from pipeline.sink import rows
 from pipeline.sink.agents import RowsOf, one_row, register_sink
 from pipeline.sink.clickhouse import RowWriter, TableWriter
-from pipeline.summary import Summary, collect, render
+from pipeline.summary import Summary, collect, render, render_health
 from pipeline.topics import TopicNames
 from pipeline.web import register_health_views, register_query_view
 from schemas.outputs import DropoffAlert
@@ -88,6 +89,7 @@ def create_app(
     app.stream_wait_limit = settings.worker.stop_timeout / 2
     names = TopicNames(kafka.topic_prefix)
     lock = threading.Lock()  # one embedded engine call at a time: writers and queries
+    failures = WriteFailures()  # every writer's, for /readyz and the live summary
 
     def topic(name: str) -> faust.TopicT:
         partitions = 1 if name in names.single_partition() else kafka.partitions
@@ -96,7 +98,7 @@ def create_app(
     def writer(table: str, columns: tuple[str, ...]) -> RowWriter:
         return RowWriter(
             clickhouse, table, columns, lock,
-            retry_max_seconds=sink.retry_max_seconds, give_up=stopping,
+            retry_max_seconds=sink.retry_max_seconds, give_up=stopping, failures=failures,
         )  # fmt: skip
 
     def stopping() -> bool:
@@ -112,7 +114,8 @@ def create_app(
         sink,
     )
     runner.register()
-    register_health_views(app, runner, settings.worker.ready_flush_age)
+    limits = Limits(settings.worker.ready_flush_age, settings.worker.ready_max_lag)
+    register_health_views(app, runner, limits, failures)
 
     # window reports -> final windows -> drop-off alerts (-> webhook)
     dead_letter_topic, alerts_topic = topic(names.dead_letter), topic(names.alerts)
@@ -156,6 +159,7 @@ def create_app(
                 lock,
                 retry_max_seconds=sink.retry_max_seconds,
                 give_up=stopping,
+                failures=failures,
             ),
             rows_of=rows_of,
             batch_size=sink.take_max,
@@ -187,6 +191,7 @@ def create_app(
             every=summary_every,
             stages=stage_model.stages,
             window_size=smallest,
+            health=lambda: readiness(runner, limits, time.monotonic(), failures),
         )
     return app
 
@@ -198,8 +203,10 @@ def _print_summaries(
     every: float,
     stages: Sequence[str],
     window_size: int,
+    health: Callable[[], Readiness],
 ) -> None:
-    """Print what ClickHouse holds every `every` seconds (see pipeline.summary)."""
+    """Print what ClickHouse holds, and whether the worker keeps up, every `every`
+    seconds (see pipeline.summary)."""
     console = Console(highlight=False)
     last: list[Summary] = []
 
@@ -214,8 +221,9 @@ def _print_summaries(
             )
         except DriverError as error:
             log.warning("summary skipped: %s", error)
+            console.print(render_health(health()))
             return
         last[:] = [summary]
-        console.print(render(summary, stages))
+        console.print(render(summary, stages, health()))
 
     app.timer(interval=every)(print_summary)

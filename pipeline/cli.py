@@ -223,6 +223,17 @@ def replay(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show the progress bar.")
     ] = True,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Then wait until every event sent is final in ClickHouse (placed in its "
+            "session), so that a script can read right after; exit status 1 at --wait-timeout.",
+        ),
+    ] = False,
+    wait_timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds --wait waits at most.")
+    ] = 1800,
 ) -> None:
     """Replay exported files through the pipeline, keeping each event's own time."""
     from pipeline.files.command import run_replay
@@ -238,6 +249,7 @@ def replay(
         max_rejected=max_rejected,
         sort_window=sort_window,
         show_progress=progress,
+        wait=wait_timeout if wait else None,
         bootstrap=None if dry_run else _bootstrap(settings),
         out=out,
     )

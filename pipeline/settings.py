@@ -246,6 +246,12 @@ class WorkerSettings(BaseSettings):
         "completed flush (ClickHouse rows, state, acknowledgements) is older than this "
         "(seconds).",
     )
+    ready_max_lag: int = Field(
+        default=100_000,
+        ge=0,
+        description="JOURNEYS_WORKER_READY_MAX_LAG: /readyz fails while more raw records than "
+        "this, on the worker's partitions, are not yet processed and durable.",
+    )
     stop_timeout: float = Field(
         default=20.0,
         ge=2,

@@ -5,7 +5,8 @@
 
 Every figure is read from ClickHouse, so it is what an analyst would see at that moment:
 touchpoints stored per second, open sessions, customers per stage, the conversion of
-each stage in the last window counted, and the drop-off alerts still firing.
+each stage in the last window counted, and the drop-off alerts still firing; then whether
+the worker keeps up (pipeline.health: ready or why not, its lag, its failed writes).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+from pipeline.health import Readiness
 
 Ask = Callable[[str], Sequence[Sequence[Any]]]  # SQL -> rows
 
@@ -101,8 +104,10 @@ def collect(
     )
 
 
-def render(summary: Summary, stages: Sequence[str]) -> RenderableType:
-    """A compact block: totals, a stage table, alerts."""
+def render(
+    summary: Summary, stages: Sequence[str], health: Readiness | None = None
+) -> RenderableType:
+    """A compact block: totals, a stage table, alerts, and the worker's health."""
     pace = f"{summary.per_second:,.0f}/s" if summary.per_second is not None else "-"
     head = Text.assemble(
         ("journeys ", "bold"),
@@ -128,4 +133,18 @@ def render(summary: Summary, stages: Sequence[str]) -> RenderableType:
         if summary.firing
         else Text("no drop-off alert firing", style="green")
     )
-    return Group(head, table, alerts)
+    parts: list[RenderableType] = [head, table, alerts]
+    if health is not None:
+        parts.append(render_health(health))
+    return Group(*parts)
+
+
+def render_health(health: Readiness) -> Text:
+    """One line: ready, or not and why; the lag and the failed writes either way."""
+    figures = f"lag {health.lag:,} records, {health.write_failures:,} failed writes"
+    if health.ready:
+        return Text(f"worker ready: {figures}", style="green")
+    failure = f"; last: {health.last_write_failure}" if health.last_write_failure else ""
+    return Text(
+        f"worker NOT READY: {'; '.join(health.reasons)} ({figures}{failure})", style="bold red"
+    )

@@ -5,9 +5,10 @@ analysts (`journeys query`) and tests read through here:
 
     POST /query/    body: {"sql": "SELECT ..."}  ->  {"columns": [...], "rows": [[...]]}
     GET /healthz    200 while the worker's event loop answers
-    GET /readyz     200 {"ready": true, ...} while it owns partitions and its last flush
-                    (ClickHouse rows, state, acknowledgements) completed recently;
-                    503 with the reasons otherwise (e.g. while ClickHouse refuses writes)
+    GET /readyz     200 {"ready": true, ...} while it owns partitions, its last flush
+                    (ClickHouse rows, state, acknowledgements) completed recently and
+                    its lag is bounded; 503 with the reasons otherwise (e.g. while
+                    ClickHouse refuses writes); see pipeline.health
 
 Queries run with ClickHouse's `readonly=1`, each on a connection of its own, so this
 endpoint can never change data, and a refused query cannot affect the pipeline's writes.
@@ -18,49 +19,21 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, Protocol
+from dataclasses import asdict
+from typing import Any
 
 import faust
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from faust.web import Request, Response, View
 
 from pipeline.clickhouse.client import ReadOnlyQueries
+from pipeline.health import Flushing, Limits, WriteFailures, readiness
 from pipeline.query import to_json
 
 
-class Flushing(Protocol):
-    """What readiness looks at (pipeline.journeys.agent.PipelineRunner)."""
-
-    flushed_at: float | None
-
-    def assigned_partitions(self) -> set[int]: ...
-
-
-def readiness(runner: Flushing, max_age: float, now: float) -> dict[str, Any]:
-    """Whether the worker is doing its job, and if not, why."""
-    reasons = []
-    partitions = sorted(runner.assigned_partitions())
-    if not partitions:
-        reasons.append(
-            "no partition assigned (starting, rebalancing, or more workers than partitions)"
-        )
-    age = None if runner.flushed_at is None else round(now - runner.flushed_at, 1)
-    if age is None:
-        reasons.append("no flush completed yet")
-    elif age > max_age:
-        reasons.append(
-            f"the last flush completed {age:.0f} s ago (JOURNEYS_WORKER_READY_FLUSH_AGE "
-            f"{max_age:g} s): ClickHouse or Kafka is refusing or slow; see the worker's log"
-        )
-    return {
-        "ready": not reasons,
-        "reasons": reasons,
-        "partitions": partitions,
-        "last_flush_seconds_ago": age,
-    }
-
-
-def register_health_views(app: faust.App, runner: Flushing, max_age: float) -> None:
+def register_health_views(
+    app: faust.App, runner: Flushing, limits: Limits, failures: WriteFailures
+) -> None:
     """Serve GET /healthz and /readyz on the worker's web server."""
 
     @app.page("/healthz")
@@ -71,8 +44,8 @@ def register_health_views(app: faust.App, runner: Flushing, max_age: float) -> N
     @app.page("/readyz")
     class Ready(View):
         async def get(self, request: Request) -> Response:
-            answer = readiness(runner, max_age, time.monotonic())
-            return self.json(answer, status=200 if answer["ready"] else 503)
+            verdict = readiness(runner, limits, time.monotonic(), failures)
+            return self.json(asdict(verdict), status=200 if verdict.ready else 503)
 
 
 def run_read_only(queries: ReadOnlyQueries, sql: str) -> dict[str, Any]:

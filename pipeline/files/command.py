@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -102,9 +103,11 @@ def run_replay(
     max_rejected: int | None = 100,
     sort_window: int = 10_000,
     show_progress: bool = True,
+    wait: float | None = None,
     out: Console | None = None,
 ) -> int:
-    """Replay `files`; returns the exit status. `bootstrap` None only with `dry_run`."""
+    """Replay `files`; returns the exit status. `bootstrap` None only with `dry_run`.
+    With `wait` (seconds), then wait until every event sent is final in ClickHouse."""
     console = out or Console(highlight=False)
     replayed = sources(files, mappings)
     total = count_rows(replayed)
@@ -131,6 +134,7 @@ def run_replay(
         max_rejected=max_rejected,
         keep_after=datetime.now(UTC) - retention,
         refuse_expired=strict,
+        remember_sent=wait is not None and not dry_run,
     )
     columns = (
         TextColumn("[bold]replay[/]"),
@@ -151,6 +155,37 @@ def run_replay(
     print_summary(console, summary, dry_run=dry_run, topic=topic, dead_letter=names.dead_letter)
     if not summary.complete or (strict and summary.rejected):
         return 1
+    if wait is not None and not dry_run:
+        return wait_for_final(settings, summary.event_ids, wait, console, show_progress)
+    return 0
+
+
+def wait_for_final(
+    settings: Settings, event_ids: set[str], timeout: float, console: Console, show: bool
+) -> int:
+    """`--wait`: 0 once every one of `event_ids` is final in ClickHouse, 1 at `timeout`."""
+    from pipeline.files.waiting import wait_until_final
+    from pipeline.query import run_query
+
+    def ask(sql: str) -> list[list[Any]]:
+        return run_query(settings, sql).rows
+
+    columns = (TextColumn("[bold]final[/]"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("events stored in their sessions"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, disable=not show) as progress:
+        task = progress.add_task("final", total=len(event_ids))
+        missing = wait_until_final(
+            ask, event_ids, timeout, told=lambda n: progress.update(task, completed=n)
+        )
+    if missing:
+        console.print(
+            f"[red]not final after {timeout:g} s:[/] {len(missing):,} of {len(event_ids):,} "
+            f"events (e.g. {min(missing)}): is a worker running on these topics? Its event "
+            "time moves past the last events only once its partitions are idle "
+            "(JOURNEYS_SESSIONS_IDLE_AFTER, JOURNEYS_SESSIONS_IDLE_RATE; docs/replay.md)"
+        )
+        return 1
+    console.print(f"all {len(event_ids):,} events sent are final in ClickHouse")
     return 0
 
 

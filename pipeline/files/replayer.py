@@ -56,6 +56,7 @@ class ReplayOptions:
     # rows are counted (and, with `refuse_expired`, rejected instead of sent).
     keep_after: datetime | None = None
     refuse_expired: bool = False
+    remember_sent: bool = False  # keep the event ids sent (and kept), for `--wait`
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class ReplaySummary:
     first_event: datetime | None = None
     last_event: datetime | None = None
     elapsed: float = 0.0
+    # Event ids sent that ClickHouse will keep (with `remember_sent`).
+    event_ids: set[str] = field(default_factory=set)
 
     @property
     def rate(self) -> float:
@@ -122,6 +125,7 @@ class _Accepted:
     event_time: datetime
     key: bytes
     value: bytes
+    event_id: str | None  # None: older than ClickHouse keeps
 
 
 def count_rows(sources: list[Source]) -> int:
@@ -223,7 +227,8 @@ class _Run:
         if not isinstance(result, Touchpoint):
             return result, value
         keep_after = self.options.keep_after
-        if keep_after is not None and result.event_time < keep_after:
+        expired = keep_after is not None and result.event_time < keep_after
+        if keep_after is not None and expired:
             if self.options.refuse_expired:
                 reason = (
                     f"event time {result.event_time:%Y-%m-%d} is older than ClickHouse keeps "
@@ -232,11 +237,14 @@ class _Run:
                 return Problem("BeyondRetention", reason, "event_time"), value
             self.summary.expired += 1
         key = anchor_key(result.identities) or f"event:{result.event_id}"
-        return _Accepted(result.event_time, key.encode(), value)
+        kept = None if expired else result.event_id
+        return _Accepted(result.event_time, key.encode(), value, kept)
 
     def send(self, item: _Accepted) -> None:
         self.sink.send(item.key, item.value)
         summary = self.summary
+        if self.options.remember_sent and item.event_id is not None:
+            summary.event_ids.add(item.event_id)
         if summary.first_event is None or item.event_time < summary.first_event:
             summary.first_event = item.event_time
         if summary.last_event is None or item.event_time > summary.last_event:

@@ -237,6 +237,19 @@ class PipelineRunner:
         """The pipeline partitions this worker owns now."""
         return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.internal}
 
+    def lag(self) -> int:
+        """Raw records on this worker's partitions not yet processed and durable."""
+        consumer = self.app.consumer
+        began = consumer._committed_offset  # type: ignore[attr-defined]  # Faust: where reading (re)started
+        durable = self.stats.durable
+        behind = 0
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp) if tp.topic in self.channels else None
+            if highwater is not None:
+                done = durable.get((tp.topic, tp.partition))
+                behind += max(0, highwater - (done + 1 if done is not None else began.get(tp) or 0))
+        return behind
+
     def _assigned_pipelines(self) -> list[PartitionPipeline]:
         """Pipelines of every partition this worker owns (built for idle ones too, so that
         their clocks still close sessions), once their state is recovered."""

@@ -27,6 +27,7 @@ from clickhouse_connect.driver.insert import InsertContext
 from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception, wait_exponential
 
 from pipeline.clickhouse.client import quote_identifier
+from pipeline.health import WriteFailures
 from pipeline.sink.batching import SourcedRow, TopicPartition, plan_inserts, sources
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class RowWriter:
         *,
         retry_max_seconds: float = 30.0,
         give_up: Callable[[], bool] = lambda: False,
+        failures: WriteFailures | None = None,
     ) -> None:
         self.client = client
         self.table = table
@@ -102,6 +104,7 @@ class RowWriter:
         self.lock = lock
         self.retry_max_seconds = retry_max_seconds
         self.give_up = give_up
+        self.failures = failures or WriteFailures()
         self._context: InsertContext | None = None
 
     async def write(self, rows: Sequence[Sequence[object]], token: str) -> WriteResult:
@@ -110,7 +113,7 @@ class RowWriter:
         if not rows:
             return WriteResult()
         return await retrying(lambda: asyncio.to_thread(self.write_blocking, rows, token),
-                              self.retry_max_seconds, self.give_up)  # fmt: skip
+                              self.retry_max_seconds, self.give_up, self.failures)  # fmt: skip
 
     def write_blocking(self, rows: Sequence[Sequence[object]], token: str) -> WriteResult:
         """`write` once, in this thread, without retries."""
@@ -154,10 +157,13 @@ class RowWriter:
 
 
 async def retrying(
-    attempt_once: Callable[[], Awaitable[T]], max_seconds: float, give_up: Callable[[], bool]
+    attempt_once: Callable[[], Awaitable[T]],
+    max_seconds: float,
+    give_up: Callable[[], bool],
+    failures: WriteFailures,
 ) -> T:
     """`attempt_once()` until it succeeds, ClickHouse refuses the data itself, or
-    `give_up()` (asked after each failure) is true."""
+    `give_up()` (asked after each failure) is true; each failure counted in `failures`."""
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(lambda error: not refuses_data(error)),
         stop=lambda _: give_up(),
@@ -166,7 +172,11 @@ async def retrying(
         reraise=True,
     ):
         with attempt:
-            return await attempt_once()
+            try:
+                return await attempt_once()
+            except Exception as error:
+                failures.record(error)
+                raise
     raise AssertionError("unreachable: AsyncRetrying returns or raises")  # pragma: no cover
 
 
@@ -183,10 +193,11 @@ class TableWriter:
         *,
         retry_max_seconds: float = 30.0,
         give_up: Callable[[], bool] = lambda: False,
+        failures: WriteFailures | None = None,
     ) -> None:
         self.rows = RowWriter(
             client, table, [*columns, *SOURCE_COLUMNS], lock,
-            retry_max_seconds=retry_max_seconds, give_up=give_up,
+            retry_max_seconds=retry_max_seconds, give_up=give_up, failures=failures,
         )  # fmt: skip
         self.table = table
         self._stored: dict[TopicPartition, int] = {}
@@ -200,7 +211,8 @@ class TableWriter:
         if not rows:
             return SourcedResult()
         return await retrying(lambda: asyncio.to_thread(self._write_now, rows),
-                              self.rows.retry_max_seconds, self.rows.give_up)  # fmt: skip
+                              self.rows.retry_max_seconds, self.rows.give_up,
+                              self.rows.failures)  # fmt: skip
 
     def _write_now(self, rows: Sequence[SourcedRow]) -> SourcedResult:
         outcome = SourcedResult()

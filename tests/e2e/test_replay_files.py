@@ -67,9 +67,12 @@ EXPECTED_COUNTS = [
 ]
 
 
-def replay(env: dict[str, str], *files: Path) -> subprocess.CompletedProcess[str]:
+def replay(
+    env: dict[str, str], *files: Path, wait: bool = False
+) -> subprocess.CompletedProcess[str]:
+    command = ["replay", *map(str, files), "--mapping", str(MAPPING), "--no-progress"]
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", "replay", *map(str, files), "--mapping", str(MAPPING)],
+        [sys.executable, "-m", "pipeline", *command, *(["--wait"] if wait else [])],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -193,9 +196,13 @@ def test_a_replayed_csv_export_gives_the_sessions_and_counts_worked_out_by_hand(
 
     # Again, with a week-later visit per customer merged in: the export's rows are
     # recognised by their event ids and counted once; only the new visits add sessions.
-    second = replay(env, EXPORT, WEEK_LATER)
+    # With --wait it returns once every event sent is final: a script reads right after.
+    second = replay(env, EXPORT, WEEK_LATER, wait=True)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "read 19 rows" in " ".join(second.stdout.split())
+    assert "all 17 events sent are final in ClickHouse" in second.stdout
+    final = worker.query("SELECT uniqExact(event_id) AS n FROM touchpoints WHERE _version = 2")
+    assert final == [{"n": 17}], "the export's 14 events and the 3 week-later visits"
     wait_until(lambda: len(sessions(worker)) == 6, 120, "the week-later sessions closed")
     assert sessions(worker)[::2] == EXPECTED_SESSIONS
 

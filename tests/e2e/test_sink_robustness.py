@@ -96,6 +96,9 @@ def test_clickhouse_down_for_30_seconds_loses_nothing_doubles_nothing_and_memory
     assert worker.process is not None and worker.process.poll() is None, "the worker survived"
     assert unready, "/readyz failed while ClickHouse refused writes"
     assert "last flush" in " ".join(unready[-1]["reasons"])
+    assert unready[-1]["write_failures"] > 0, unready[-1]
+    assert "unreachable" in unready[-1]["last_write_failure"]
+    assert unready[-1]["lag"] > 0, "what waits in Kafka shows as lag"
     flag.unlink()  # ClickHouse is back
     wait_until(lambda: stored(worker)["ids"] >= sent, 240, f"all {sent} events stored")
     wait_until(lambda: health(worker, "/readyz")[0] == 200, 60, "the worker ready again")
