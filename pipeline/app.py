@@ -73,6 +73,9 @@ def create_app(
         producer_acks=-1,
         producer_linger=0.005,
         producer_max_batch_size=512 * 1024,
+        # A dead letter carries its source record (up to Kafka's default 1 MiB, cut to
+        # deadletters.MAX_RAW_VALUE) and its reason: larger than Faust's 1,000,000 bytes.
+        producer_max_request_size=1024 * 1024,
         web_enabled=True,
         web_host=settings.worker.web_host,
         web_bind=settings.worker.web_host,

@@ -61,4 +61,17 @@ BAD_INPUTS: list[tuple[str, Channel, bytes | None]] = [
         b' "email": "ann at example"}',
     ),
     ("a web event on the email topic", Channel.EMAIL, _web()),
-]
+    ("NaN product price", Channel.WEB, b'{"messageId": "m-1", "type": "track", "event": '
+     b'"Product Viewed", "anonymousId": "c-1", "timestamp": "2026-03-01T10:00:00Z", '
+     b'"properties": {"price": NaN}}'),
+    ("negative product price", Channel.WEB, _web(type="track", event="Product Viewed",
+                                                 properties={"price": -5})),
+    ("negative order total", Channel.COMMERCE, json.dumps({
+        "topic": "orders/create", "id": 7, "created_at": "2026-03-01T10:00:00Z",
+        "customer": {"id": "u-1"}, "total_price": "-129.00", "currency": "EUR",
+    }).encode()),
+    ("negative imported revenue of an order", Channel.IMPORT, json.dumps({
+        "event_id": "x-1", "event_time": "2026-03-01T10:00:00Z", "channel": "commerce",
+        "action": "order_placed", "user_id": "u-1", "revenue": "-1.00", "currency": "EUR",
+    }).encode()),
+]  # fmt: skip

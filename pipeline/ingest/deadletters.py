@@ -26,8 +26,12 @@ H_ERROR_MESSAGE = "journeys.error.message"
 H_FAILED_AT = "journeys.failed.at"
 H_REPLAY_COUNT = "journeys.replay.count"
 
-#: Longest error message kept; the raw record is always kept whole.
+#: Longest error message kept.
 MAX_MESSAGE = 2000
+#: Longest raw value kept: with its headers, a dead letter must fit in one Kafka record
+#: (1 MiB by default), and its source may be that large already. A longer value keeps
+#: its start, and the message says so (the whole record stays at its source offset).
+MAX_RAW_VALUE = 1_000_000
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -106,6 +110,13 @@ def dead_letter(
         kind, message = type(error).__name__, str(error)
     else:
         kind, message = "Rejected", error
+    raw_value = value or b""
+    if len(raw_value) > MAX_RAW_VALUE:
+        message = (
+            f"(raw value of {len(raw_value):,} bytes cut to its first {MAX_RAW_VALUE:,}; "
+            f"the whole record is at its source offset) {message}"
+        )
+        raw_value = raw_value[:MAX_RAW_VALUE]
     return DeadLetter(
         source_topic=source_topic,
         source_partition=source_partition,
@@ -115,7 +126,7 @@ def dead_letter(
         failed_at=now or datetime.now(UTC),
         replay_count=replay_count,
         raw_key=key or b"",
-        raw_value=value or b"",
+        raw_value=raw_value,
     )
 
 

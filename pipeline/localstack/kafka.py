@@ -178,12 +178,14 @@ class LocalKafka:
         return self.data_dir / "server.log"
 
     def start(self) -> Self:
-        """Resolve jars, format storage, start the broker, wait for a metadata round trip."""
+        """Resolve jars, format storage, start the broker, wait for a metadata round trip.
+        Started again after `stop()`, it serves the same data on the same ports."""
         java = java_executable()
         jars = resolve_jars(self.cache_dir)
-        self.port, self.controller_port = free_port(), free_port()
-        while self.controller_port == self.port:
-            self.controller_port = free_port()
+        if not self.port:  # a restart keeps its ports: the controller quorum names them
+            self.port, self.controller_port = free_port(), free_port()
+            while self.controller_port == self.port:
+                self.controller_port = free_port()
         properties = self._write_config()
         classpath = f"{jars}/*"
         self._format_storage(java, classpath, properties)

@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.ingest.deadletters import COLUMNS, MAX_MESSAGE, dead_letter, parse_dead_letter
+from pipeline.ingest.deadletters import (
+    COLUMNS,
+    MAX_MESSAGE,
+    MAX_RAW_VALUE,
+    dead_letter,
+    parse_dead_letter,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +71,17 @@ def test_missing_or_garbled_headers_are_kept_as_unknown() -> None:
 def test_headers_as_a_mapping_are_accepted() -> None:
     letter = parse_dead_letter(b"k", b"v", {"journeys.error.type": b"ValidationError"})
     assert letter.error_type == "ValidationError"
+
+
+def test_a_raw_value_too_large_for_one_kafka_record_keeps_its_start_and_says_so() -> None:
+    value = b"{" + b"x" * (MAX_RAW_VALUE + 40_000)
+    letter = dead_letter(
+        "OversizedPayload: too large", source_topic="t", source_partition=0,
+        source_offset=9, key=b"k", value=value,
+    )  # fmt: skip
+    assert letter.raw_value == value[:MAX_RAW_VALUE]
+    assert letter.error_message.startswith(f"(raw value of {len(value):,} bytes cut")
+    assert letter.error_message.endswith("OversizedPayload: too large")
+    small = dead_letter("bad", source_topic="t", source_partition=0, source_offset=9,
+                        key=None, value=b"{}")  # fmt: skip
+    assert (small.raw_value, small.error_message) == (b"{}", "bad")

@@ -124,16 +124,21 @@ def properties(**values: object) -> dict[str, str]:
     }
 
 
-def money(amount: str | float | int | Decimal | None) -> Decimal | None:
-    """An amount of money as Decimal (text like "49.90" keeps its precision)."""
+def money(amount: object, *, signed: bool = False) -> Decimal | None:
+    """An amount of money as Decimal (text like "49.90" keeps its precision); negative
+    only when `signed` (a refund)."""
     if amount is None:
         return None
+    if isinstance(amount, bool) or not isinstance(amount, str | int | float | Decimal):
+        raise ValueError(f"not an amount of money: a {type(amount).__name__}")
     try:
         value = Decimal(str(amount))
     except InvalidOperation:
         raise ValueError(f"not an amount of money: {amount!r}") from None
     if not value.is_finite():
         raise ValueError("an amount of money must be finite")
+    if value < 0 and not signed:
+        raise ValueError(f"a negative amount of money ({value}) where only a refund may have one")
     return value
 
 

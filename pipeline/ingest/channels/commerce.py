@@ -25,7 +25,7 @@ def commerce_touchpoint(event: CommerceEvent, ctx: MapContext) -> Touchpoint:
         revenue = money(event.total_price)
     else:
         key, when, items = refund.id, refund.created_at, refund.line_items
-        revenue = money(f"-{refund.amount}")  # the contract keeps amounts unsigned
+        revenue = money(f"-{refund.amount}", signed=True)  # the contract keeps amounts unsigned
     customer = event.customer
     return ctx.touchpoint(
         event_id=f"commerce:{event.topic}:{key}",

@@ -56,7 +56,7 @@ def import_touchpoint(event: ImportEvent, ctx: MapContext) -> Touchpoint:
             device_id=event.device_id,
         ),
         campaign=_campaign(event),
-        revenue=money(event.revenue),
+        revenue=money(event.revenue, signed=event.action == "order_refunded"),
         currency=event.currency,
         score=event.score,
         sentiment=event.sentiment,

@@ -8,6 +8,7 @@ from pipeline.ingest.channels.base import (
     campaign,
     clean_url,
     identities,
+    money,
     properties,
     utm_from_url,
 )
@@ -33,7 +34,7 @@ def web_touchpoint(event: WebEvent, ctx: MapContext) -> Touchpoint:
             referrer=clean_url(page.referrer),
             product_id=event.properties.get("product_id"),
             query=event.properties.get("query"),
-            cart_value=event.properties.get("value") or event.properties.get("price"),
+            cart_value=money(event.properties.get("value") or event.properties.get("price")),
             segment=event.properties.get("segment"),  # the persona or audience, if tagged
         ),
     )
