@@ -6,7 +6,12 @@ Usage:
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import faust
 from clickhouse_connect.driver.client import Client
@@ -14,6 +19,7 @@ from clickhouse_connect.driver.client import Client
 from pipeline.app import create_app
 from pipeline.clickhouse.client import connect
 from pipeline.clickhouse.migrations import apply_retention, migrate, publish_stage_model
+from pipeline.errors import ClickHouseError
 from pipeline.faust_drain import install_fast_drain
 from pipeline.faust_recovery import install_reseek_after_recovery
 from pipeline.gc_tuning import tune_garbage_collector
@@ -27,9 +33,58 @@ from pipeline.topics import TopicNames
 log = logging.getLogger(__name__)
 
 
+#: Free space the embedded engine's disk needs at start (its tables, parts and merges).
+MIN_FREE_BYTES = 64 * 2**20
+
+
+def check_embedded_directory(path: Path, min_free: int = MIN_FREE_BYTES) -> None:
+    """Fail at start, in one line, when the embedded engine could not keep its data in
+    `path` (the engine itself would fail later with an obscure message, or half-create
+    its files and refuse to start again)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path) as probe:
+            probe.write(b"journeys")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        raise ClickHouseError(
+            f"CLICKHOUSE_URL: cannot write to {path}: {error.strerror or error}"
+        ) from error
+    _check_not_in_use(path)
+    free = shutil.disk_usage(path).free
+    if free < min_free:
+        raise ClickHouseError(
+            f"CLICKHOUSE_URL: only {free / 2**20:.0f} MiB free on the disk of {path} (at "
+            f"least {min_free / 2**20:.0f} MiB needed): free some space or point "
+            "CLICKHOUSE_URL elsewhere"
+        )
+
+
+def _check_not_in_use(path: Path) -> None:
+    """ClickHouse locks its directory's `status` file (flock) while it runs."""
+    status = path / "status"
+    if not status.exists():
+        return
+    with status.open("rb") as held:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = next((line for line in held.read().decode(errors="replace").splitlines()
+                          if line.startswith("PID:")), "PID unknown")  # fmt: skip
+            raise ClickHouseError(
+                f"CLICKHOUSE_URL: {path} is in use by another process ({owner}): the "
+                "embedded engine serves one process; stop it, or give this worker a "
+                "directory of its own"
+            ) from None
+        fcntl.flock(held, fcntl.LOCK_UN)
+
+
 def prepare_clickhouse(settings: Settings) -> Client:
     """Connect to ClickHouse and apply pending migrations."""
     target = settings.clickhouse.target
+    if isinstance(target, EmbeddedClickHouse):
+        check_embedded_directory(target.path)
     client = connect(target)
     retention = settings.clickhouse.retention_days
     applied = migrate(client, retention_days=retention)

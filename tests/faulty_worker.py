@@ -1,15 +1,18 @@
 """`journeys worker` whose ClickHouse is "down" while a flag file exists.
 
-Run as `python -m tests.faulty_worker`. Every call into ClickHouse (inserts and queries)
-fails with the error clickhouse-connect raises for an unreachable server while the file
-named by JOURNEYS_TEST_CLICKHOUSE_DOWN exists: a fault injected at the client boundary,
-for the embedded engine, which cannot be stopped on its own.
+Run as `python -m tests.faulty_worker`. While the file named by
+JOURNEYS_TEST_CLICKHOUSE_DOWN exists, every call of the worker's writing client fails with
+the error clickhouse-connect raises for an unreachable server, at once, or, when the file
+says "timeout", after hanging for TIMEOUT seconds as a call to an overloaded server does:
+a fault injected at the client boundary, for the embedded engine, which cannot be stopped
+on its own. (Analysts' queries use connections of their own and still answer.)
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import pipeline.worker as worker_module
 from pipeline.cli import main
 
 FLAG = Path(os.environ["JOURNEYS_TEST_CLICKHOUSE_DOWN"])
+TIMEOUT = 5.0
 
 
 class DownWhileFlagged:
@@ -28,8 +32,14 @@ class DownWhileFlagged:
         self._client = client
 
     def _check(self) -> None:
-        if FLAG.exists():
-            raise OperationalError("injected fault: ClickHouse is unreachable")
+        try:
+            mode = FLAG.read_text().strip()
+        except FileNotFoundError:
+            return
+        if mode == "timeout":
+            time.sleep(TIMEOUT)
+            raise OperationalError("injected fault: ClickHouse timed out")
+        raise OperationalError("injected fault: ClickHouse is unreachable")
 
     def insert(self, *args: Any, **kwargs: Any) -> Any:
         self._check()

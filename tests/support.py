@@ -230,3 +230,13 @@ def stored(worker: WorkerProcess) -> dict[str, int]:
         " (SELECT count() FROM v_touchpoints) AS visible"
     )[0]
     return {key: int(value) for key, value in row.items()}
+
+
+def health(worker: WorkerProcess, path: str) -> tuple[int, dict[str, Any]]:
+    """Status and JSON body of GET `path` on the worker."""
+    url = f"http://127.0.0.1:{worker.web_port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
