@@ -58,6 +58,10 @@ def raw_record(event: Any) -> RawRecord:
     )
 
 
+class FlushFailedError(RuntimeError):
+    """A flush was refused because an earlier one failed (see `PipelineRunner.flush`)."""
+
+
 @dataclass
 class FlushStats:
     """What the flushes have made durable (read by tests)."""
@@ -96,6 +100,7 @@ class PipelineRunner:
         self.active = False  # False between a revocation and the next assignment
         self.stats = FlushStats()
         self.flushed_at: float | None = None  # time.monotonic() of the last flush done
+        self.failed_flush: BaseException | None = None  # no flush may follow a failed one
 
     def register(self) -> None:
         topics = [*self.channels, self.internal]
@@ -173,17 +178,19 @@ class PipelineRunner:
                 return
 
     async def _flushed(self) -> bool:
-        """`flush()`; False if it failed while the worker is stopping (it gives up)."""
+        """`flush()`; False if it failed: no flush may follow, and the worker stops."""
         try:
             await self.flush()
         except Exception as error:
-            if not self.app.should_stop:
-                raise
-            # ClickHouse refused the flush, or the worker stopped its producer meanwhile:
-            # what it did not acknowledge is read again after a restart, and a tick's
+            # What it did not acknowledge is read again after a restart, and a tick's
             # changes are made again from the state.
-            log.warning("gave up the last flush while stopping (%r): its inputs "
-                        "will be read again after a restart", error)  # fmt: skip
+            if self.app.should_stop:  # ClickHouse refused it, or the producer is gone
+                log.warning("gave up the last flush while stopping (%r): its inputs "
+                            "will be read again after a restart", error)  # fmt: skip
+            else:
+                log.critical("a flush failed (%r): the worker stops; its inputs not yet "
+                             "acknowledged will be read again after a restart", error)  # fmt: skip
+                await self.app.crash(error)
             return False
         return True
 
@@ -194,44 +201,57 @@ class PipelineRunner:
             # gone, and a tick's changes are made again from the state after a restart.
             return
         async with self.flush_lock:
-            async with self.batch_lock:
-                wall = time.monotonic()
-                if self.active and not self.app.rebalancing:
-                    for pipe in self._assigned_pipelines():
-                        pipe.expect(self._unread_sources(pipe.partition), wall)
-                        pipe.on_tick(wall)
-                flushes = {p: pipe.take_flush() for p, pipe in self.pipelines.items()}
-                outboxes = [pipe.take_outbox(wall) for pipe in self.pipelines.values()]
-                acks, self.unacked = self.unacked, []
-            await self._write_rows(flushes)
-            outputs = []
-            for partition, flush in flushes.items():
-                outputs.extend(await self._outputs(partition, flush))
-            await self._wait(outputs)
-            changes: list[asyncio.Future[Any]] = []
-            changelog = self.table.changelog_topic.get_topic_name()
-            for partition, flush in flushes.items():
-                # Keys as Faust's table serialises them (JSON), so that its recovery and
-                # standby replicas read our records like its own.
-                records = [(orjson.dumps(key), value) for key, value in flush.changes]
-                changes.extend(await self._produce_batches(changelog, partition, records))
-            await self._wait(changes)
-            # Work for other partitions leaves only now, once the state it came from is
-            # durable: a partition that crashes and replays its inputs in another order
-            # must not have told others about a state (a customer's birth) it then loses.
-            envelopes = [
-                await self._produce(self.internal, None, value, partition)
-                for outbox in outboxes
-                for partition, value in outbox.items()
-            ]
-            await self._wait(envelopes)
-            durable = self.stats.durable
-            for event in acks:
-                message = event.message
-                position = (message.topic, message.partition)
-                durable[position] = max(durable.get(position, -1), message.offset)
-                await self.stream.ack(event)
-            self.flushed_at = time.monotonic()
+            if self.failed_flush is not None:
+                # The state in memory is ahead of the durable one by what that flush
+                # took: a later flush would make part of it durable, and acknowledge
+                # inputs after ones never acknowledged, whose rows are lost (a restart
+                # reads them again but finds them applied). Only a restart goes on.
+                raise FlushFailedError("an earlier flush failed") from self.failed_flush
+            try:
+                await self._flush_now()
+            except BaseException as error:
+                self.failed_flush = error
+                raise
+
+    async def _flush_now(self) -> None:
+        async with self.batch_lock:
+            wall = time.monotonic()
+            if self.active and not self.app.rebalancing:
+                for pipe in self._assigned_pipelines():
+                    pipe.expect(self._unread_sources(pipe.partition), wall)
+                    pipe.on_tick(wall)
+            flushes = {p: pipe.take_flush() for p, pipe in self.pipelines.items()}
+            outboxes = [pipe.take_outbox(wall) for pipe in self.pipelines.values()]
+            acks, self.unacked = self.unacked, []
+        await self._write_rows(flushes)
+        outputs = []
+        for partition, flush in flushes.items():
+            outputs.extend(await self._outputs(partition, flush))
+        await self._wait(outputs)
+        changes: list[asyncio.Future[Any]] = []
+        changelog = self.table.changelog_topic.get_topic_name()
+        for partition, flush in flushes.items():
+            # Keys as Faust's table serialises them (JSON), so that its recovery and
+            # standby replicas read our records like its own.
+            records = [(orjson.dumps(key), value) for key, value in flush.changes]
+            changes.extend(await self._produce_batches(changelog, partition, records))
+        await self._wait(changes)
+        # Work for other partitions leaves only now, once the state it came from is
+        # durable: a partition that crashes and replays its inputs in another order
+        # must not have told others about a state (a customer's birth) it then loses.
+        envelopes = [
+            await self._produce(self.internal, None, value, partition)
+            for outbox in outboxes
+            for partition, value in outbox.items()
+        ]
+        await self._wait(envelopes)
+        durable = self.stats.durable
+        for event in acks:
+            message = event.message
+            position = (message.topic, message.partition)
+            durable[position] = max(durable.get(position, -1), message.offset)
+            await self.stream.ack(event)
+        self.flushed_at = time.monotonic()
 
     def assigned_partitions(self) -> set[int]:
         """The pipeline partitions this worker owns now."""
