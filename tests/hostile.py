@@ -266,7 +266,10 @@ def hostile_records(count: int, seed: int = 7) -> Iterator[HostileRecord]:
             kind, breaker = "1 MB field", _megabyte_field
         sample = rng.choice(samples)
         key: bytes | None = rng.choice([b"", None, b"visitor-1", b"\x00\xff"])
+        value = breaker(rng, sample, samples)
+        if value is None and key is None:
+            key = b""  # Kafka takes no record without both
         headers: list[tuple[str, bytes]] = []
         if n % HEAVY_EVERY == HEAVY_EVERY // 2:
             headers = [("x-hostile", b"h" * 200_000)]
-        yield HostileRecord(kind, sample.channel, key, breaker(rng, sample, samples), headers)
+        yield HostileRecord(kind, sample.channel, key, value, headers)

@@ -101,6 +101,7 @@ def test_make_up_runs_the_demo_survives_a_refused_drop_and_ctrl_c_stops_everythi
     assert re.search(r"touchpoints [\d,]+ \(", output), "the live summary"
     for stage in ("awareness", "consideration", "decision"):
         assert re.search(rf"^{stage}\s+[\d,]+", output, re.MULTILINE), stage
+    print(f"Ctrl-C stopped the worker, the demo traffic and the broker in {took:.1f} s")
     assert took <= STOP_WITHIN, f"Ctrl-C took {took:.0f} s"
     assert "Code: 164" not in output, "a sink insert was refused after the DROP"
     assert "Stopped the demo traffic." in output
