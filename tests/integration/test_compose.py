@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.settings import environment_variables
+from pipeline.settings import WorkerSettings, environment_variables
 from tests.support import REPO
 
 pytestmark = pytest.mark.integration
@@ -97,7 +97,8 @@ def test_files_the_compose_file_mounts_or_builds_exist() -> None:
                 assert (REPO / source).exists(), f"deploy/Dockerfile copies missing {source}"
 
 
-def test_the_analyst_user_is_read_only() -> None:
-    analyst = (REPO / "deploy/clickhouse/users.d/analyst.xml").read_text()
-    assert "<readonly>2</readonly>" in analyst
-    assert Path(REPO / "deploy/clickhouse/users.d/analyst.xml").name in COMPOSE.read_text()
+def test_docker_waits_for_a_worker_to_stop_before_killing_it() -> None:
+    grace = str(services()["worker"]["stop_grace_period"])  # type: ignore[index]
+    assert grace.endswith("s")
+    stop_timeout = WorkerSettings.model_fields["stop_timeout"].default
+    assert float(grace[:-1]) >= stop_timeout + 5, "SIGKILL must not cut a stop short"
