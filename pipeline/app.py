@@ -98,15 +98,15 @@ def create_app(
         partitions = 1 if name in names.single_partition() else kafka.partitions
         return app.topic(name, key_type=bytes, value_type=bytes, partitions=partitions)
 
+    def stopping() -> bool:
+        """Whether the worker is stopping: a failed write is then not retried."""
+        return bool(app.should_stop)
+
     def writer(table: str, columns: tuple[str, ...]) -> RowWriter:
         return RowWriter(
             clickhouse, table, columns, lock,
             retry_max_seconds=sink.retry_max_seconds, give_up=stopping, failures=failures,
         )  # fmt: skip
-
-    def stopping() -> bool:
-        """Whether the worker is stopping: a failed write is then not retried."""
-        return bool(app.should_stop)
 
     # raw records -> normalise -> resolve -> engine -> rows + state, a flush every 0.5 s
     runner = PipelineRunner(
@@ -118,7 +118,11 @@ def create_app(
     )
     runner.register()
     limits = Limits(settings.worker.ready_flush_age, settings.worker.ready_max_lag)
-    register_health_views(app, runner, limits, failures)
+
+    def health() -> Readiness:
+        return readiness(runner, limits, time.monotonic(), failures)
+
+    register_health_views(app, health)
 
     # window reports -> final windows -> drop-off alerts (-> webhook)
     dead_letter_topic, alerts_topic = topic(names.dead_letter), topic(names.alerts)
@@ -194,7 +198,7 @@ def create_app(
             every=summary_every,
             stages=stage_model.stages,
             window_size=smallest,
-            health=lambda: readiness(runner, limits, time.monotonic(), failures),
+            health=health,
         )
     return app
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -27,14 +27,12 @@ from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from faust.web import Request, Response, View
 
 from pipeline.clickhouse.client import ReadOnlyQueries
-from pipeline.health import Flushing, Limits, WriteFailures, readiness
+from pipeline.health import Readiness
 from pipeline.query import to_json
 
 
-def register_health_views(
-    app: faust.App, runner: Flushing, limits: Limits, failures: WriteFailures
-) -> None:
-    """Serve GET /healthz and /readyz on the worker's web server."""
+def register_health_views(app: faust.App, health: Callable[[], Readiness]) -> None:
+    """Serve GET /healthz and /readyz (`health()`'s verdict) on the worker's web server."""
 
     @app.page("/healthz")
     class Alive(View):
@@ -44,7 +42,7 @@ def register_health_views(
     @app.page("/readyz")
     class Ready(View):
         async def get(self, request: Request) -> Response:
-            verdict = readiness(runner, limits, time.monotonic(), failures)
+            verdict = health()
             return self.json(asdict(verdict), status=200 if verdict.ready else 503)
 
 

@@ -99,6 +99,7 @@ def test_make_up_runs_the_demo_survives_a_refused_drop_and_ctrl_c_stops_everythi
     output = log_path.read_text()
     assert "Demo traffic:" in output
     assert re.search(r"touchpoints [\d,]+ \(", output), "the live summary"
+    assert re.search(r"^worker (ready|NOT READY): ", output, re.MULTILINE), "its health line"
     for stage in ("awareness", "consideration", "decision"):
         assert re.search(rf"^{stage}\s+[\d,]+", output, re.MULTILINE), stage
     print(f"Ctrl-C stopped the worker, the demo traffic and the broker in {took:.1f} s")
