@@ -34,6 +34,7 @@ from pipeline.shutdown import StopBoundedApp
 from pipeline.sink import rows
 from pipeline.sink.agents import RowsOf, one_row, register_sink
 from pipeline.sink.clickhouse import RowWriter, TableWriter
+from pipeline.sink.forget import RowEraser
 from pipeline.summary import Summary, collect, render, render_health
 from pipeline.topics import TopicNames
 from pipeline.web import register_health_views, register_query_view
@@ -109,12 +110,17 @@ def create_app(
         )  # fmt: skip
 
     # raw records -> normalise -> resolve -> engine -> rows + state, a flush every 0.5 s
+    eraser = RowEraser(
+        clickhouse, lock,
+        retry_max_seconds=sink.retry_max_seconds, give_up=stopping, failures=failures,
+    )  # fmt: skip
     runner = PipelineRunner(
         app,
         names,
         PipelineConfig.from_settings(settings, stage_model),
         {table: writer(table, columns) for table, columns in rows.TABLES.items()},
         sink,
+        eraser=eraser,
     )
     runner.register()
     limits = Limits(settings.worker.ready_flush_age, settings.worker.ready_max_lag)

@@ -257,6 +257,31 @@ def replay(
 
 
 @app.command()
+def forget(
+    identifiers: Annotated[
+        list[str],
+        typer.Argument(
+            help="KIND:VALUE, KIND one of device, anon, user, email, phone, loyalty "
+            "(e.g. email:ann@example.com)."
+        ),
+    ],
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=0, help="Seconds to wait until the workers have forgotten (0: do not wait)."
+        ),
+    ] = 300,
+) -> None:
+    """Forget customers: every customer these identifiers name (and everything linked to
+    them) leaves every ClickHouse table and the workers' state."""
+    from pipeline.forget import run_forget
+
+    settings = _settings()
+    code = run_forget(settings, identifiers, _bootstrap(settings), timeout=timeout or None, out=out)
+    raise typer.Exit(code)
+
+
+@app.command()
 def generate(
     seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 42,
     customers_per_day: Annotated[float, typer.Option(min=0, help="New customers a day.")] = 500,

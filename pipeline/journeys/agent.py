@@ -6,7 +6,8 @@ and changelog records out, inputs acknowledged only once their effects are durab
         -> journeys.internal (one envelope per destination partition per flush)
 
     every JOURNEYS_SINK_BATCH_SECONDS, and before a revocation completes:
-        1. ClickHouse: one insert per table for the whole worker (token: the flush)
+        1. ClickHouse: one insert per table for the whole worker (token: the flush), then
+           the deletes of whatever was forgotten (pipeline.journeys.forgetting)
         2. Kafka: dead letters and window reports, then one changelog record per changed
            key (partition p's records to partition p), then the envelopes for other
            partitions, each step awaited
@@ -39,6 +40,7 @@ from pipeline.journeys.pipeline import Flush, PartitionPipeline, PipelineConfig
 from pipeline.journeys.store import PartitionState
 from pipeline.settings import SinkSettings
 from pipeline.sink.clickhouse import RowWriter
+from pipeline.sink.forget import RowEraser
 from pipeline.topics import TopicNames
 from schemas.touchpoint import Channel
 
@@ -80,11 +82,14 @@ class PipelineRunner:
         config: PipelineConfig,
         writers: Mapping[str, RowWriter],
         pace: SinkSettings,
+        *,
+        eraser: RowEraser,
     ) -> None:
         self.app = app
         self.names = names
         self.config = config
         self.writers = writers
+        self.eraser = eraser
         self.pace = pace
         partitions = config.router.partitions
         # Faust's table is the changelog and the recovery: partition p's records are in
@@ -224,6 +229,8 @@ class PipelineRunner:
             outboxes = [pipe.take_outbox(wall) for pipe in self.pipelines.values()]
             acks, self.unacked = self.unacked, []
         await self._write_rows(flushes)
+        # What was forgotten goes once its last rows are written, before its state does.
+        await self.eraser.erase([note for flush in flushes.values() for note in flush.forgotten])
         outputs = []
         for partition, flush in flushes.items():
             outputs.extend(await self._outputs(partition, flush))
@@ -272,8 +279,16 @@ class PipelineRunner:
 
     def _assigned_pipelines(self) -> list[PartitionPipeline]:
         """Pipelines of every partition this worker owns (built for idle ones too, so that
-        their clocks still close sessions), once their state is recovered."""
-        return [self._pipeline(partition) for partition in sorted(self.assigned_partitions())]
+        their clocks still close sessions), once their state is recovered: Faust pauses a
+        partition from its assignment until then. (Built from a store still empty, a
+        pipeline would never schedule the customers recovery puts there afterwards: their
+        pending touchpoints would wait for ever.)"""
+        paused = self.app.consumer._paused_partitions  # type: ignore[attr-defined]  # Faust's
+        return [
+            self._pipeline(partition)
+            for partition in sorted(self.assigned_partitions())
+            if TP(self.internal, partition) not in paused
+        ]
 
     def _unread_sources(self, partition: int) -> set[str]:
         """`partition`'s raw sources with records past where this worker began reading

@@ -17,6 +17,7 @@ Work items and the partition that owns them:
     Claim | Merge | Repoint       the identifier's partition (`.key`)
     EngineMerge                   the loser's partition
     Absorb                        the winner's partition
+    Forget | ForgetCustomer       the identifier's, the customer's (pipeline.journeys.forgetting)
 
 Each step is idempotent where it lands (identity messages and absorbs are repeated
 safely, a touchpoint is applied once per event id), so an input processed again after
@@ -40,6 +41,7 @@ from pipeline.ingest.normalize import Normalizer, RawRecord, normalize_safely, n
 from pipeline.journeys import codec
 from pipeline.journeys.clock import Frontier, PartitionClock
 from pipeline.journeys.engine import EngineConfig, Outputs, is_live
+from pipeline.journeys.forgetting import Forget, ForgetCustomer, Forgotten
 from pipeline.journeys.identity import anchor_key
 from pipeline.journeys.merging import Absorb
 from pipeline.journeys.partition import JourneyPartition
@@ -90,7 +92,7 @@ class Progress(msgspec.Struct, frozen=True, tag="pr"):
 
 
 #: Every kind of work item; each names itself on the wire with its struct's tag.
-Item = Resolve | Apply | Claim | Merge | Repoint | EngineMerge | Absorb
+Item = Resolve | Apply | Claim | Merge | Repoint | EngineMerge | Absorb | Forget | ForgetCustomer
 
 _ENVELOPE = codec.decoder(list[Item | Progress])
 
@@ -160,6 +162,7 @@ class Flush:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     reports: list[WindowReport] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+    forgotten: list[Forgotten] = field(default_factory=list)  # whose rows to delete
 
     def row_count(self) -> int:
         return sum(len(batch) for batch in self.rows.values())
@@ -290,8 +293,43 @@ class PartitionPipeline:
         elif isinstance(item, Absorb):
             out = self.engine.on_absorb(item.winner, item.state, wall)
             self._engine_out(out, None, wall, item.hops + 1)
+        elif isinstance(item, Forget):
+            self._forget_identifier(item.key, wall)
+        elif isinstance(item, ForgetCustomer):
+            self._forget_customer(item.key, wall)
         else:
             self._resolution(self.resolver.on_message(item), wall)
+
+    def _forget_identifier(self, key: str, wall: float) -> None:
+        """Drop identifier `key`'s record; forget the customers it named and the
+        identifiers linked to it (each stops where its record is gone already)."""
+        self.pending.forgotten.append(Forgotten("identifier", key))
+        record = self.state.identities.get(key)
+        if record is None:
+            return
+        self.state.identities.delete(key)
+        customers = {record.customer.id, *(ref.id for ref in record.displaced)}
+        if record.root:
+            customers.add(record.key)
+        if record.merged_into is not None:
+            customers.add(record.merged_into.id)
+        for customer_id in sorted(customers):
+            self._later(ForgetCustomer(key=customer_id), wall)
+        for partner in sorted({k for keys in record.partners.values() for k in keys}):
+            self._later(Forget(key=partner), wall)
+
+    def _forget_customer(self, customer_id: str, wall: float) -> None:
+        """Drop a customer's state; forget the customers merged into it or it into."""
+        self.pending.forgotten.append(Forgotten("customer", customer_id))
+        state = self.state.customers.get(customer_id)
+        if state is None:
+            return
+        self.state.customers.delete(customer_id)
+        related = set(state.absorbed)
+        if state.merged_into is not None:
+            related.add(state.merged_into.id)
+        for other in sorted(related):
+            self._later(ForgetCustomer(key=other), wall)
 
     def _resolve(self, touchpoint: Touchpoint, wall: float) -> None:
         out = self.resolver.on_touchpoint(touchpoint)
