@@ -33,7 +33,7 @@ from pipeline.settings import Settings
 from pipeline.shutdown import StopBoundedApp
 from pipeline.sink import rows
 from pipeline.sink.agents import RowsOf, one_row, register_sink
-from pipeline.sink.clickhouse import RowWriter, TableWriter
+from pipeline.sink.clickhouse import RetryPolicy, RowWriter, TableWriter
 from pipeline.sink.forget import RowEraser
 from pipeline.summary import Summary, collect, render, render_health
 from pipeline.topics import TopicNames
@@ -103,24 +103,16 @@ def create_app(
         """Whether the worker is stopping: a failed write is then not retried."""
         return bool(app.should_stop)
 
-    def writer(table: str, columns: tuple[str, ...]) -> RowWriter:
-        return RowWriter(
-            clickhouse, table, columns, lock,
-            retry_max_seconds=sink.retry_max_seconds, give_up=stopping, failures=failures,
-        )  # fmt: skip
+    retry = RetryPolicy(sink.retry_max_seconds, stopping, failures)  # every ClickHouse write's
 
     # raw records -> normalise -> resolve -> engine -> rows + state, a flush every 0.5 s
-    eraser = RowEraser(
-        clickhouse, lock,
-        retry_max_seconds=sink.retry_max_seconds, give_up=stopping, failures=failures,
-    )  # fmt: skip
     runner = PipelineRunner(
         app,
         names,
         PipelineConfig.from_settings(settings, stage_model),
-        {table: writer(table, columns) for table, columns in rows.TABLES.items()},
+        {t: RowWriter(clickhouse, t, columns, lock, retry) for t, columns in rows.TABLES.items()},
         sink,
-        eraser=eraser,
+        eraser=RowEraser(clickhouse, lock, retry),
     )
     runner.register()
     limits = Limits(settings.worker.ready_flush_age, settings.worker.ready_max_lag)
@@ -165,15 +157,7 @@ def create_app(
         register_sink(
             app,
             source,
-            writer=TableWriter(
-                clickhouse,
-                table,
-                columns,
-                lock,
-                retry_max_seconds=sink.retry_max_seconds,
-                give_up=stopping,
-                failures=failures,
-            ),
+            writer=TableWriter(clickhouse, table, columns, lock, retry),
             rows_of=rows_of,
             batch_size=sink.take_max,
             batch_seconds=sink.batch_seconds,

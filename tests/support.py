@@ -24,6 +24,16 @@ from pipeline.subprocesses import clean_env, stop_process
 from schemas.touchpoint import Touchpoint
 
 REPO = Path(__file__).resolve().parents[1]
+#: Worker settings of the fault tests: small batches (many in flight), a short group
+#: session so a killed worker's partitions move on quickly, and idle partitions that
+#: close their sessions (and so store their last touchpoints, history here) within seconds.
+FAULT_SETTINGS = {
+    "JOURNEYS_SINK_BATCH_SIZE": "100",
+    "JOURNEYS_SINK_BATCH_SECONDS": "0.2",
+    "KAFKA_SESSION_TIMEOUT": "10",
+    "JOURNEYS_SESSIONS_IDLE_AFTER": "2",
+    "JOURNEYS_SESSIONS_IDLE_RATE": "3600",
+}
 #: Event time of the first of `page_views`.
 PAGE_VIEWS_START = datetime(2026, 3, 1, tzinfo=UTC)
 

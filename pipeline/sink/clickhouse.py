@@ -93,27 +93,20 @@ class RowWriter:
         table: str,
         columns: Sequence[str],
         lock: threading.Lock,
-        *,
-        retry_max_seconds: float = 30.0,
-        give_up: Callable[[], bool] = lambda: False,
-        failures: WriteFailures | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.client = client
         self.table = table
         self.columns = list(columns)
         self.lock = lock
-        self.retry_max_seconds = retry_max_seconds
-        self.give_up = give_up
-        self.failures = failures or WriteFailures()
+        self.retry = retry or RetryPolicy()
         self._context: InsertContext | None = None
 
     async def write(self, rows: Sequence[Sequence[object]], token: str) -> WriteResult:
-        """Store `rows`, retrying transient failures with backoff until ClickHouse answers
-        (or `give_up()` says to stop trying: the last failure is raised)."""
+        """Store `rows`, retrying transient failures as `retry` says."""
         if not rows:
             return WriteResult()
-        return await retrying(lambda: asyncio.to_thread(self.write_blocking, rows, token),
-                              self.retry_max_seconds, self.give_up, self.failures)  # fmt: skip
+        return await self.retry.call(lambda: asyncio.to_thread(self.write_blocking, rows, token))
 
     def write_blocking(self, rows: Sequence[Sequence[object]], token: str) -> WriteResult:
         """`write` once, in this thread, without retries."""
@@ -156,28 +149,32 @@ class RowWriter:
         self.client.insert(context=self._context)
 
 
-async def retrying(
-    attempt_once: Callable[[], Awaitable[T]],
-    max_seconds: float,
-    give_up: Callable[[], bool],
-    failures: WriteFailures,
-) -> T:
-    """`attempt_once()` until it succeeds, ClickHouse refuses the data itself, or
-    `give_up()` (asked after each failure) is true; each failure counted in `failures`."""
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception(lambda error: not refuses_data(error)),
-        stop=lambda _: give_up(),
-        wait=wait_exponential(multiplier=0.2, max=max_seconds),
-        before_sleep=before_sleep_log(log, logging.WARNING),
-        reraise=True,
-    ):
-        with attempt:
-            try:
-                return await attempt_once()
-            except Exception as error:
-                failures.record(error)
-                raise
-    raise AssertionError("unreachable: AsyncRetrying returns or raises")  # pragma: no cover
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a ClickHouse write is retried: with backoff up to `max_seconds` until it
+    succeeds, ClickHouse refuses the data itself, or `give_up()` (asked after each
+    failure) is true; each failure counted in `failures` (for /readyz)."""
+
+    max_seconds: float = 30.0
+    give_up: Callable[[], bool] = lambda: False
+    failures: WriteFailures = field(default_factory=WriteFailures)
+
+    async def call(self, attempt_once: Callable[[], Awaitable[T]]) -> T:
+        """`attempt_once()` under this policy; the last failure is raised."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(lambda error: not refuses_data(error)),
+            stop=lambda _: self.give_up(),
+            wait=wait_exponential(multiplier=0.2, max=self.max_seconds),
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    return await attempt_once()
+                except Exception as error:
+                    self.failures.record(error)
+                    raise
+        raise AssertionError("unreachable: AsyncRetrying returns or raises")  # pragma: no cover
 
 
 class TableWriter:
@@ -190,15 +187,9 @@ class TableWriter:
         table: str,
         columns: Sequence[str],
         lock: threading.Lock,
-        *,
-        retry_max_seconds: float = 30.0,
-        give_up: Callable[[], bool] = lambda: False,
-        failures: WriteFailures | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self.rows = RowWriter(
-            client, table, [*columns, *SOURCE_COLUMNS], lock,
-            retry_max_seconds=retry_max_seconds, give_up=give_up, failures=failures,
-        )  # fmt: skip
+        self.rows = RowWriter(client, table, [*columns, *SOURCE_COLUMNS], lock, retry)
         self.table = table
         self._stored: dict[TopicPartition, int] = {}
 
@@ -210,9 +201,7 @@ class TableWriter:
         """Store `rows` (each source offset once); says which ClickHouse refused, and why."""
         if not rows:
             return SourcedResult()
-        return await retrying(lambda: asyncio.to_thread(self._write_now, rows),
-                              self.rows.retry_max_seconds, self.rows.give_up,
-                              self.rows.failures)  # fmt: skip
+        return await self.rows.retry.call(lambda: asyncio.to_thread(self._write_now, rows))
 
     def _write_now(self, rows: Sequence[SourcedRow]) -> SourcedResult:
         outcome = SourcedResult()

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from clickhouse_connect.driver.binding import format_query_value
 from clickhouse_connect.driver.client import Client
 
 from pipeline.clickhouse.client import quote_identifier
-from pipeline.health import WriteFailures
 from pipeline.journeys.forgetting import Forgotten, fingerprint
 from pipeline.journeys.identity import FIELD_OF
 from pipeline.sink import rows
-from pipeline.sink.clickhouse import retrying
+from pipeline.sink.clickhouse import RetryPolicy
 
 #: Columns naming a customer, and columns naming an identifier by its key.
 CUSTOMER_COLUMNS = ("customer_id", "loser_id", "winner_id")
@@ -60,22 +59,16 @@ class RowEraser:
         self,
         client: Client,
         lock: threading.Lock,
-        *,
-        retry_max_seconds: float = 30.0,
-        give_up: Callable[[], bool] = lambda: False,
-        failures: WriteFailures | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.client = client
         self.lock = lock
-        self.retry_max_seconds = retry_max_seconds
-        self.give_up = give_up
-        self.failures = failures or WriteFailures()
+        self.retry = retry or RetryPolicy()
 
     async def erase(self, notes: Sequence[Forgotten]) -> None:
         """Delete the rows of everything in `notes`, then log each by fingerprint."""
         if notes:
-            await retrying(lambda: asyncio.to_thread(self.erase_blocking, notes),
-                           self.retry_max_seconds, self.give_up, self.failures)  # fmt: skip
+            await self.retry.call(lambda: asyncio.to_thread(self.erase_blocking, notes))
 
     def erase_blocking(self, notes: Sequence[Forgotten]) -> None:
         customers = sorted({note.key for note in notes if note.kind == "customer"})

@@ -17,19 +17,19 @@ import psutil
 import pytest
 
 from pipeline.localstack.kafka import free_port
-from tests.support import REPO, WorkerProcess, base_env, page_views, produce, stored, wait_until
+from tests.support import (
+    FAULT_SETTINGS,
+    REPO,
+    WorkerProcess,
+    base_env,
+    page_views,
+    produce,
+    stored,
+    wait_until,
+)
 
 pytestmark = pytest.mark.fault
 
-#: Small batches, and idle partitions that close their sessions (and so store their last
-#: touchpoints, which are history here, not live) within seconds.
-SETTINGS = {
-    "JOURNEYS_SINK_BATCH_SIZE": "100",
-    "JOURNEYS_SINK_BATCH_SECONDS": "0.2",
-    "KAFKA_SESSION_TIMEOUT": "10",
-    "JOURNEYS_SESSIONS_IDLE_AFTER": "2",
-    "JOURNEYS_SESSIONS_IDLE_RATE": "3600",
-}
 #: The promise: a stop signal ends the worker within this many seconds, whatever the sinks do.
 STOP_WITHIN = 30.0
 
@@ -50,7 +50,7 @@ def test_a_stop_signal_ends_the_worker_while_clickhouse_refuses_writes(
     flag = tmp_path / "clickhouse-down"
     topic = f"t{unique}.touchpoints.raw.web"
     faulty = ["-m", "tests.faulty_worker"]
-    worker = worker_factory(faulty, JOURNEYS_TEST_CLICKHOUSE_DOWN=str(flag), **SETTINGS)
+    worker = worker_factory(faulty, JOURNEYS_TEST_CLICKHOUSE_DOWN=str(flag), **FAULT_SETTINGS)
     produce(kafka_bootstrap, topic, page_views(0, 500))
     wait_until(lambda: stored(worker)["ids"] >= 500, 120, "the first events stored")
     flag.touch()  # from now on every write fails as if ClickHouse were unreachable
@@ -71,7 +71,7 @@ def test_a_stop_signal_ends_the_worker_while_clickhouse_refuses_writes(
     assert "gave up" in taken(worker), "the log says what was left for redelivery"
     # What the stopped worker could not write is read again by the next one.
     flag.unlink()
-    second = worker_factory(**SETTINGS)
+    second = worker_factory(**FAULT_SETTINGS)
     wait_until(lambda: stored(second)["ids"] >= 1000, 180, "every event stored")
     time.sleep(2)
     counts = stored(second)

@@ -13,19 +13,17 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.support import WorkerProcess, health, page_views, produce, stored, wait_until
+from tests.support import (
+    FAULT_SETTINGS,
+    WorkerProcess,
+    health,
+    page_views,
+    produce,
+    stored,
+    wait_until,
+)
 
 pytestmark = pytest.mark.fault
-
-#: Small batches (many of them in flight), a short group session so a killed worker's
-#: partitions move on quickly, and idle partitions that close their last sessions fast.
-SETTINGS = {
-    "JOURNEYS_SINK_BATCH_SIZE": "100",
-    "JOURNEYS_SINK_BATCH_SECONDS": "0.2",
-    "KAFKA_SESSION_TIMEOUT": "10",
-    "JOURNEYS_SESSIONS_IDLE_AFTER": "2",
-    "JOURNEYS_SESSIONS_IDLE_RATE": "3600",
-}
 
 
 def test_a_worker_killed_mid_write_stores_each_event_exactly_once(
@@ -33,11 +31,11 @@ def test_a_worker_killed_mid_write_stores_each_event_exactly_once(
 ) -> None:
     topic = f"t{unique}.touchpoints.raw.web"
     total = 4000
-    first = worker_factory(**SETTINGS)
+    first = worker_factory(**FAULT_SETTINGS)
     produce(kafka_bootstrap, topic, page_views(0, total))
     wait_until(lambda: stored(first)["ids"] >= 500, 120, "some batches written")
     first.kill()  # SIGKILL: no shutdown, no commit, maybe half a batch in flight
-    second = worker_factory(**SETTINGS)
+    second = worker_factory(**FAULT_SETTINGS)
     wait_until(lambda: stored(second)["ids"] >= total, 180, "every event stored")
     time.sleep(3)  # anything still in flight would land now
     counts = stored(second)
@@ -61,7 +59,7 @@ def test_clickhouse_refusing_then_timing_out_for_60_s_loses_nothing_doubles_noth
         ["-m", "tests.faulty_worker"],
         JOURNEYS_TEST_CLICKHOUSE_DOWN=str(flag),
         JOURNEYS_WORKER_READY_FLUSH_AGE="5",
-        **SETTINGS,
+        **FAULT_SETTINGS,
     )
     produce(kafka_bootstrap, topic, page_views(0, 1000))
     wait_until(lambda: stored(worker)["ids"] >= 1000, 120, "the first events stored")
