@@ -7,8 +7,7 @@ identifiers name, then wait until they have (pipeline.journeys.forgetting).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from clickhouse_connect.driver.binding import format_query_value
 from rich.console import Console
@@ -18,11 +17,9 @@ from pipeline.ingest.normalize import normalizer_for
 from pipeline.ingest.pii import InvalidPersonalData
 from pipeline.journeys.forgetting import Forget, fingerprint, identifier_key
 from pipeline.journeys.pipeline import Router, encode_envelope
-from pipeline.query import run_query
+from pipeline.query import Ask, asker
 from pipeline.settings import Settings
 from pipeline.topics import TopicNames
-
-Ask = Callable[[str], Sequence[Sequence[Any]]]
 
 
 def run_forget(
@@ -43,9 +40,7 @@ def run_forget(
     except InvalidPersonalData as error:
         raise ConfigError(f"cannot forget: {error}") from None
 
-    def ask(sql: str) -> Sequence[Sequence[Any]]:
-        return run_query(settings, sql).rows
-
+    ask = asker(settings)
     linked, customers = _linked(ask, keys)
     names, router = TopicNames(settings.kafka.topic_prefix), Router(settings.kafka.partitions)
     _send(bootstrap, names, router, keys)

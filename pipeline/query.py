@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -50,6 +51,15 @@ def to_json(value: Any) -> Any:
     if isinstance(value, Decimal | UUID):
         return str(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+#: A way to ask ClickHouse, read-only: SQL -> rows.
+Ask = Callable[[str], Sequence[Sequence[Any]]]
+
+
+def asker(settings: Settings) -> Ask:
+    """`run_query`'s rows, as an `Ask` (through the running worker, or directly)."""
+    return lambda sql: run_query(settings, sql).rows
 
 
 def run_query(settings: Settings, sql: str) -> Answer:

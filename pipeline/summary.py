@@ -11,18 +11,16 @@ the worker keeps up (pipeline.health: ready or why not, its lag, its failed writ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from pipeline.health import Readiness
-
-Ask = Callable[[str], Sequence[Sequence[Any]]]  # SQL -> rows
+from pipeline.query import Ask
 
 # A live touchpoint has up to three rows (at arrival, provisional, final): count events.
 TOTALS = """

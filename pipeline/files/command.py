@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -165,17 +164,14 @@ def wait_for_final(
 ) -> int:
     """`--wait`: 0 once every one of `event_ids` is final in ClickHouse, 1 at `timeout`."""
     from pipeline.files.waiting import wait_until_final
-    from pipeline.query import run_query
-
-    def ask(sql: str) -> list[list[Any]]:
-        return run_query(settings, sql).rows
+    from pipeline.query import asker
 
     columns = (TextColumn("[bold]final[/]"), BarColumn(), MofNCompleteColumn(),
                TextColumn("events stored in their sessions"), TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=console, disable=not show) as progress:
         task = progress.add_task("final", total=len(event_ids))
         missing = wait_until_final(
-            ask, event_ids, timeout, told=lambda n: progress.update(task, completed=n)
+            asker(settings), event_ids, timeout, told=lambda n: progress.update(task, completed=n)
         )
     if missing:
         console.print(

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from clickhouse_connect.driver.binding import format_query_value
 
+from pipeline.query import Ask
 from pipeline.sink.rows import FINAL
-
-Ask = Callable[[str], Sequence[Sequence[Any]]]  # SQL -> rows
 
 #: Event ids per query: their literals stay well inside ClickHouse's max_query_size.
 PER_QUERY = 2_000
