@@ -167,9 +167,9 @@ def create_app(
 
     sink_topic(
         dead_letter_topic,
-        "dead_letters",
+        deadletters.TABLE,
         deadletters.COLUMNS,
-        one_row(lambda e: deadletters.parse_dead_letter(e.key, e.value, e.headers).row()),
+        lambda e: deadletters.table_rows(e.key, e.value, e.headers),
     )
     sink_topic(
         alerts_topic,

@@ -157,14 +157,14 @@ def dlq_replay(
     ] = 3,
 ) -> None:
     """Send dead letters back through their source topics (each at most once)."""
-    from pipeline.ingest.replay import load_fixes, replay_dead_letters
+    from pipeline.ingest.replay import load_fixes, replay_dead_letters, replay_group
     from pipeline.topics import TopicNames
 
     settings = _settings()
     summary = replay_dead_letters(
         _bootstrap(settings),
         TopicNames(settings.kafka.topic_prefix).dead_letter,
-        f"{settings.kafka.consumer_group}.dlq-replay",
+        replay_group(settings.kafka.consumer_group),
         dry_run=dry_run,
         max_replays=max_replays,
         fixes=load_fixes(fixes) if fixes else None,
@@ -268,12 +268,14 @@ def forget(
     timeout: Annotated[
         float,
         typer.Option(
-            min=0, help="Seconds to wait until the workers have forgotten (0: do not wait)."
+            min=0,
+            help="Seconds each step may wait for the workers (0: only ask them to forget, "
+            "and leave the topics as they are).",
         ),
     ] = 300,
 ) -> None:
     """Forget customers: every customer these identifiers name (and everything linked to
-    them) leaves every ClickHouse table and the workers' state."""
+    them) leaves every ClickHouse table, the workers' state and the pipeline's topics."""
     from pipeline.forget import run_forget
 
     settings = _settings()

@@ -10,6 +10,9 @@ in headers, so the record can be replayed to its source topic unchanged:
     journeys.error.message      what was wrong, in words
     journeys.failed.at          when it failed, ISO 8601 UTC
     journeys.replay.count       how often it was replayed already (guards replay loops)
+    journeys.rewritten.from     set on a copy `journeys forget` appended when it deleted
+                                the records around it (pipeline.purge); the sink skips
+                                it, as the original's row is stored already
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ H_ERROR_TYPE = "journeys.error.type"
 H_ERROR_MESSAGE = "journeys.error.message"
 H_FAILED_AT = "journeys.failed.at"
 H_REPLAY_COUNT = "journeys.replay.count"
+H_REWRITTEN_FROM = "journeys.rewritten.from"
+
+#: The ClickHouse table of dead letters (the dead-letter sink's).
+TABLE = "dead_letters"
 
 #: Longest error message kept.
 MAX_MESSAGE = 2000
@@ -153,6 +160,18 @@ def parse_dead_letter(
         raw_key=key or b"",
         raw_value=value or b"",
     )
+
+
+def table_rows(
+    key: bytes | None,
+    value: bytes | None,
+    headers: Iterable[tuple[str, bytes]] | dict[str, bytes] | None,
+) -> list[tuple[object, ...]]:
+    """The `dead_letters` row of a dead-letter topic record; none for a rewritten copy."""
+    pairs = headers.items() if isinstance(headers, dict) else (headers or ())
+    if any(name == H_REWRITTEN_FROM for name, _ in pairs):
+        return []
+    return [parse_dead_letter(key, value, headers).row()]
 
 
 def _int(text: str | None, default: int) -> int:

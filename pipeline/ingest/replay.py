@@ -33,6 +33,11 @@ from pipeline.ingest.deadletters import H_REPLAY_COUNT, DeadLetter, parse_dead_l
 Position = tuple[str, int, int]
 
 
+def replay_group(consumer_group: str) -> str:
+    """The consumer group that remembers how far replay has read the dead letters."""
+    return f"{consumer_group}.dlq-replay"
+
+
 @dataclass
 class ReplaySummary:
     """What a replay read and did."""

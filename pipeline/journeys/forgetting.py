@@ -6,6 +6,10 @@ leave every ClickHouse table.
                                 it named and the identifiers linked to it are forgotten
     ForgetCustomer(customer_id) the customer's partition: its state goes, and so do the
                                 customer it merged into and those merged into it
+    ForgetDeadLetters(positions) the first position's partition: these dead letters'
+                                rows go (found naming a forgotten customer on the
+                                dead-letter topic, which `journeys forget` then clears:
+                                pipeline.purge)
 
 Each leaves a `Forgotten` note in the flush: the agent deletes the rows, then records
 the step in `journeys.forgotten` by a hash of what it forgot, never the value itself.
@@ -37,11 +41,23 @@ class ForgetCustomer(msgspec.Struct, frozen=True, kw_only=True, tag="fc"):
     key: str
 
 
-class Forgotten(msgspec.Struct, frozen=True):
-    """One thing forgotten: an identifier or a customer (the agent deletes its rows)."""
+class ForgetDeadLetters(msgspec.Struct, frozen=True, kw_only=True, tag="fd"):
+    """Forget the dead letters at `positions` (`dead_letter_position` of each)."""
 
-    kind: str  # "identifier" | "customer"
+    positions: list[str]
+
+
+class Forgotten(msgspec.Struct, frozen=True):
+    """One thing forgotten: an identifier, a customer or a dead letter (the agent deletes
+    its rows)."""
+
+    kind: str  # "identifier" | "customer" | "dead_letter"
     key: str
+
+
+def dead_letter_position(topic: str, partition: int, offset: int) -> str:
+    """A dead letter's key in `Forgotten`: where it was on the dead-letter topic."""
+    return f"{topic}/{partition}/{offset}"
 
 
 def fingerprint(key: str) -> str:

@@ -18,6 +18,7 @@ Work items and the partition that owns them:
     EngineMerge                   the loser's partition
     Absorb                        the winner's partition
     Forget | ForgetCustomer       the identifier's, the customer's (pipeline.journeys.forgetting)
+    ForgetDeadLetters             its first position's
 
 Each step is idempotent where it lands (identity messages and absorbs are repeated
 safely, a touchpoint is applied once per event id), so an input processed again after
@@ -41,7 +42,7 @@ from pipeline.ingest.normalize import Normalizer, RawRecord, normalize_safely, n
 from pipeline.journeys import codec
 from pipeline.journeys.clock import Frontier, PartitionClock
 from pipeline.journeys.engine import EngineConfig, Outputs, is_live
-from pipeline.journeys.forgetting import Forget, ForgetCustomer, Forgotten
+from pipeline.journeys.forgetting import Forget, ForgetCustomer, ForgetDeadLetters, Forgotten
 from pipeline.journeys.identity import anchor_key
 from pipeline.journeys.merging import Absorb
 from pipeline.journeys.partition import JourneyPartition
@@ -92,7 +93,10 @@ class Progress(msgspec.Struct, frozen=True, tag="pr"):
 
 
 #: Every kind of work item; each names itself on the wire with its struct's tag.
-Item = Resolve | Apply | Claim | Merge | Repoint | EngineMerge | Absorb | Forget | ForgetCustomer
+Item = (
+    Resolve | Apply | Claim | Merge | Repoint | EngineMerge | Absorb
+    | Forget | ForgetCustomer | ForgetDeadLetters
+)  # fmt: skip
 
 _ENVELOPE = codec.decoder(list[Item | Progress])
 
@@ -297,6 +301,8 @@ class PartitionPipeline:
             self._forget_identifier(item.key, wall)
         elif isinstance(item, ForgetCustomer):
             self._forget_customer(item.key, wall)
+        elif isinstance(item, ForgetDeadLetters):
+            self.pending.forgotten.extend(Forgotten("dead_letter", p) for p in item.positions)
         else:
             self._resolution(self.resolver.on_message(item), wall)
 
@@ -423,4 +429,6 @@ def _key_of(item: Item) -> str:
         return item.loser.id
     if isinstance(item, Absorb):
         return item.winner.id
+    if isinstance(item, ForgetDeadLetters):
+        return item.positions[0]
     return item.key

@@ -3,7 +3,8 @@ writes, then logging it by fingerprint in `forgotten`.
 
 A customer's rows go by customer id (touchpoints, sessions, transitions, journeys,
 identity rows; both sides of a merge); an identifier's by the identifier (identity rows)
-and by its value in the touchpoints' identifier columns. Deletes are ClickHouse mutations
+and by its value in the touchpoints' identifier columns; a dead letter's by where it was
+on the dead-letter topic. Deletes are ClickHouse mutations
 (`ALTER TABLE ... DELETE`, waited for): rare, and they work beside projections.
 
     eraser = RowEraser(client, lock); await eraser.erase([Forgotten("customer", "anon:c-1")])
@@ -19,6 +20,7 @@ from clickhouse_connect.driver.binding import format_query_value
 from clickhouse_connect.driver.client import Client
 
 from pipeline.clickhouse.client import quote_identifier
+from pipeline.ingest import deadletters
 from pipeline.journeys.forgetting import Forgotten, fingerprint
 from pipeline.journeys.identity import FIELD_OF
 from pipeline.sink import rows
@@ -73,7 +75,15 @@ class RowEraser:
     def erase_blocking(self, notes: Sequence[Forgotten]) -> None:
         customers = sorted({note.key for note in notes if note.kind == "customer"})
         identifiers = sorted({note.key for note in notes if note.kind == "identifier"})
+        letters = sorted({note.key for note in notes if note.kind == "dead_letter"})
         with self.lock:
+            if letters:
+                position = "concat(_topic, '/', toString(_partition), '/', toString(_offset))"
+                self.client.command(
+                    f"ALTER TABLE {quote_identifier(deadletters.TABLE)} "
+                    f"DELETE WHERE has({format_query_value(letters)}, {position})",
+                    settings={"mutations_sync": 2},
+                )
             for table, columns in rows.TABLES.items():
                 where = where_forgotten(columns, customers, identifiers)
                 if where is not None:
