@@ -113,6 +113,7 @@ def create_app(
         {t: RowWriter(clickhouse, t, columns, lock, retry) for t, columns in rows.TABLES.items()},
         sink,
         eraser=RowEraser(clickhouse, lock, retry),
+        erase_within=settings.privacy.erase_within,
     )
     runner.register()
     limits = Limits(settings.worker.ready_flush_age, settings.worker.ready_max_lag)

@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Iterable, Mapping
 
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
@@ -34,7 +34,8 @@ def ensure_topics(
     """Create the topics that are missing; returns those created.
 
     Every topic gets `partitions`, except those `overrides` gives a count of their own;
-    `configs` gives topic configs by name (e.g. cleanup.policy of a changelog).
+    `configs` gives topic configs by name (e.g. cleanup.policy of a changelog), set on
+    topics that exist already too (so that a changed setting reaches them).
 
     A topic that exists with a different partition count is an error: keyed state
     would be split differently from its changelog.
@@ -67,9 +68,21 @@ def ensure_topics(
         present = [name for name in wanted if name in existing]
         if present:
             _check_partitions(admin, present, layout)
+            _set_configs(admin, {name: (configs or {}).get(name, {}) for name in present})
         return missing
     finally:
         admin.close()
+
+
+def _set_configs(admin: KafkaAdminClient, configs: Mapping[str, Mapping[str, str]]) -> None:
+    """Set these configs on existing topics (each key given; others stay as they are)."""
+    resources = [
+        ConfigResource(ConfigResourceType.TOPIC, name, configs=dict(config))
+        for name, config in configs.items()
+        if config
+    ]
+    if resources:
+        admin.alter_configs(resources)
 
 
 def _wait_for_leaders(admin: KafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:

@@ -503,6 +503,19 @@ class PrivacySettings(BaseSettings):
         "phone numbers at ingest. Set your own in production.",
         min_length=16,
     )
+    erase_within: Duration = Field(
+        default=timedelta(days=1),
+        description="JOURNEYS_PRIVACY_ERASE_WITHIN: the workers' state changelog rolls its "
+        "segments and compacts them at least this often, so the older values of a forgotten "
+        "customer leave the broker's disk within about twice this (seconds or ISO 8601).",
+    )
+
+    @field_validator("erase_within")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
 
 
 class LocalStackSettings(BaseSettings):

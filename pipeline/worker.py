@@ -119,6 +119,7 @@ def changelog_topics(app: faust.App) -> dict[str, tuple[int, dict[str, str]]]:
         config = {"cleanup.policy": policy} if policy else {}
         if topic.retention:
             config["retention.ms"] = str(int(topic.retention * 1000))
+        config.update({name: str(value) for name, value in (topic.config or {}).items()})
         found[topic.get_topic_name()] = (int(table.partitions), config)
     return found
 

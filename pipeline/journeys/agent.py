@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -60,6 +60,14 @@ def raw_record(event: Any) -> RawRecord:
     )
 
 
+def compaction_bound(within: timedelta) -> dict[str, str]:
+    """Topic configs under which a compacted changelog drops a key's older values from
+    disk within about twice `within` while it is written to: segments roll at least that
+    often, and a closed one is compacted at most that long after."""
+    millis = str(int(within.total_seconds() * 1000))
+    return {"segment.ms": millis, "max.compaction.lag.ms": millis}
+
+
 class FlushFailedError(RuntimeError):
     """A flush was refused because an earlier one failed (see `PipelineRunner.flush`)."""
 
@@ -84,6 +92,7 @@ class PipelineRunner:
         pace: SinkSettings,
         *,
         eraser: RowEraser,
+        erase_within: timedelta,
     ) -> None:
         self.app = app
         self.names = names
@@ -94,7 +103,10 @@ class PipelineRunner:
         partitions = config.router.partitions
         # Faust's table is the changelog and the recovery: partition p's records are in
         # its store under keys starting with "p|" (pipeline.journeys.store).
-        self.table = app.Table("state", partitions=partitions, key_type=str, value_type=bytes)
+        self.table = app.Table(
+            "state", partitions=partitions, key_type=str, value_type=bytes,
+            extra_topic_configs=compaction_bound(erase_within),
+        )  # fmt: skip
         self.channels = {names.raw(channel): channel for channel in Channel}
         self.internal = names.internal
         self.pipelines: dict[int, PartitionPipeline] = {}

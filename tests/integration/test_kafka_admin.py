@@ -44,8 +44,10 @@ def test_the_workers_table_changelogs_are_created_up_front_as_faust_declares_the
         }
     )
     changelogs = changelog_topics(create_app(settings, None, five_stage_model()))  # type: ignore[arg-type]
+    day = str(24 * 3600 * 1000)  # JOURNEYS_PRIVACY_ERASE_WITHIN's default, for personal state
+    erasure = {"segment.ms": day, "max.compaction.lag.ms": day}
     assert changelogs == {
-        f"g{unique}-state-changelog": (2, {"cleanup.policy": "compact"}),
+        f"g{unique}-state-changelog": (2, {"cleanup.policy": "compact", **erasure}),
         f"g{unique}-window_merge-changelog": (1, {"cleanup.policy": "compact"}),
     }
     created = ensure_topics(
@@ -65,7 +67,25 @@ def test_the_workers_table_changelogs_are_created_up_front_as_faust_declares_the
         )
     finally:
         admin.close()
-    policies = {
-        name: entry["cleanup.policy"]["value"] for name, entry in responses["topic"].items()
+    stored = {
+        name: {key: entry[key]["value"] for key in ("cleanup.policy", *erasure) if key in entry}
+        for name, entry in responses["topic"].items()
     }
-    assert policies == dict.fromkeys(changelogs, "compact")
+    assert stored == {name: config for name, (_, config) in changelogs.items()}
+
+    # A changed setting reaches the existing changelog at the next start.
+    hour = {"segment.ms": "3600000", "max.compaction.lag.ms": "3600000"}
+    state = f"g{unique}-state-changelog"
+    again = ensure_topics(
+        kafka_bootstrap, [state], partitions=2, replication_factor=1,
+        configs={state: {"cleanup.policy": "compact", **hour}},
+    )  # fmt: skip
+    assert again == []
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        entry = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, state)])
+    finally:
+        admin.close()
+    changed = entry["topic"][state]
+    assert {key: changed[key]["value"] for key in hour} == hour
+    assert changed["cleanup.policy"]["value"] == "compact"

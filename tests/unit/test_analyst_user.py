@@ -1,8 +1,8 @@
 """The ClickHouse server's analyst user (deploy/clickhouse/users.d/analyst.xml, mounted by
 docker-compose.yml): read-only, and its limits are constraints a query cannot lift.
 
-No ClickHouse server runs here (the embedded engine has no users), so the file itself is
-checked: each limit the profile sets is pinned by a constraint no higher than it."""
+The file itself: each limit the profile sets is pinned by a constraint no higher than it
+(tests/integration/test_analyst_user_in_clickhouse.py has ClickHouse read it)."""
 
 from __future__ import annotations
 

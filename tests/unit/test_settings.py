@@ -62,6 +62,7 @@ def test_every_invalid_setting_is_named_with_the_reason(monkeypatch: pytest.Monk
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "localhost")
     monkeypatch.setenv("KAFKA_PARTITIONS", "zero")
     monkeypatch.setenv("JOURNEYS_SESSIONS_MAX_LENGTH", "0")
+    monkeypatch.setenv("JOURNEYS_PRIVACY_ERASE_WITHIN", "-PT1H")
     with pytest.raises(ConfigError) as raised:
         load_settings()
     message = str(raised.value)
@@ -70,6 +71,7 @@ def test_every_invalid_setting_is_named_with_the_reason(monkeypatch: pytest.Monk
     assert "KAFKA_PARTITIONS (got 'zero')" in message
     assert "JOURNEYS_SESSIONS_MAX_LENGTH" in message
     assert "longer than zero" in message
+    assert "JOURNEYS_PRIVACY_ERASE_WITHIN (got '-PT1H'): Value error, must be positive" in message
 
 
 def test_secrets_never_appear_in_errors_or_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
