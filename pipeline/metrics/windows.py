@@ -23,9 +23,8 @@ a new version.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel
 
@@ -58,8 +57,7 @@ class WindowReport(BaseModel):
     partials: list[PartialCounts]
 
 
-@dataclass(frozen=True)
-class Contribution:
+class Contribution(NamedTuple):
     """One count: +1 for (dimension, value, stage, metric) at event time `at`."""
 
     at: datetime
@@ -179,17 +177,21 @@ class WindowCounter:
         self._dirty = {(int(size), int(start)) for size, start in snapshot.get("changed") or []}
 
     def add(self, items: Iterable[Contribution]) -> None:
-        p = self.partition
-        for item in items:
-            epoch = int(item.at.timestamp())
-            first = self.store.get(f"f|{p}")
+        p, store, dirty = self.partition, self.store, self._dirty
+        first_key = f"f|{p}"
+        first = store.get(first_key)
+        emitted = [(size, self._emitted_end(size)) for size in self.sizes]
+        for at, key in items:
+            epoch = int(at.timestamp())
             if first == 0 or epoch < first:
-                self.store.add(f"f|{p}", epoch - first)
-            for size in self.sizes:
+                store.add(first_key, epoch - first)
+                first = epoch
+            counted = "|".join(key)
+            for size, emitted_end in emitted:
                 start = epoch - epoch % size
-                self.store.add(f"c|{p}|{size}|{start}|{'|'.join(item.key)}", 1)
-                if start + size <= self._emitted_end(size):
-                    self._dirty.add((size, start))
+                store.add(f"c|{p}|{size}|{start}|{counted}", 1)
+                if start + size <= emitted_end:
+                    dirty.add((size, start))
 
     def close(self, watermark: datetime) -> list[PartialCounts]:
         """Partial counts of every window the watermark has made final, and re-versions."""
