@@ -88,24 +88,6 @@ def mentions(worker: WorkerProcess, needles: set[str]) -> dict[str, int]:
     return counts
 
 
-def changelog(bootstrap: str, topic: str) -> dict[bytes, bytes | None]:
-    """The compacted view of `topic`: the last value of every key."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        last: dict[bytes, bytes | None] = {}
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            for records in consumer.poll(timeout_ms=1000).values():
-                for record in records:
-                    last[record.key] = record.value
-        return last
-    finally:
-        consumer.close()
-
-
 def topic_records(bootstrap: str, topic: str) -> list[Any]:
     """Every record `topic` holds now, from its first partition to its last."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -121,6 +103,11 @@ def topic_records(bootstrap: str, topic: str) -> list[Any]:
         return found
     finally:
         consumer.close()
+
+
+def changelog(bootstrap: str, topic: str) -> dict[bytes, bytes | None]:
+    """The compacted view of `topic`: the last value of every key."""
+    return {record.key: record.value for record in topic_records(bootstrap, topic)}
 
 
 def names_ann(record: Any) -> bool:
