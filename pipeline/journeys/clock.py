@@ -15,7 +15,10 @@ lateness, and a backlog judges a touchpoint late exactly when live traffic would
 - A source (or a partition) silent for `idle_after` wall seconds stops holding W back.
   When every source is silent, event time moves on with the wall clock (times
   `idle_rate`), so an idle partition closes its sessions instead of holding them open
-  forever, while a busy backlog is never cut short by the wall clock.
+  forever, while a busy backlog is never cut short by the wall clock. It moves on from
+  the later of this partition's own sources and the last W its sources and peers set
+  (a partition whose own records are older than another's would otherwise stand still
+  until its idle clock had caught up with what it already knew).
 
 W never moves backwards.
 """
@@ -67,6 +70,7 @@ class PartitionClock:
     waiting: dict[str, float] = field(default_factory=dict)  # unread source -> since
     unheard: dict[int, float] = field(default_factory=dict)  # silent partition -> since
     _mark: datetime | None = None
+    _bounded: tuple[datetime, float] | None = None  # last W set by inputs, and when
 
     def snapshot(self) -> dict[str, object]:
         """What a restart needs to go on with the same watermark (JSON-ready)."""
@@ -146,16 +150,29 @@ class PartitionClock:
             return self._mark
         if bound is not None:
             mark = bound - self.lateness
-        elif self.sources:  # every source and partition is silent
-            latest = max(self.sources.values(), key=lambda s: s.max_event_time)
-            quiet = wall - max(s.last_wall for s in self.sources.values()) - self.idle_after
-            mark = latest.max_event_time - self.lateness + timedelta(seconds=quiet * self.idle_rate)
+            self._bounded = (mark, wall)
+        elif self.sources or self._bounded:  # every source and partition is silent
+            mark = max(self._idle_marks(wall))
         else:
             return self._mark
         if self._mark is not None and mark < self._mark:
             return self._mark
         self._mark = mark
         return mark
+
+    def _idle_marks(self, wall: float) -> list[datetime]:
+        """W by the idle clock, `idle_after` after the last input: from this partition's
+        latest source, and from the last W that its sources and peers set."""
+        rate = self.idle_rate
+        marks = []
+        if self.sources:
+            latest = max(s.max_event_time for s in self.sources.values())
+            quiet = wall - max(s.last_wall for s in self.sources.values()) - self.idle_after
+            marks.append(latest - self.lateness + timedelta(seconds=quiet * rate))
+        if self._bounded is not None:
+            bounded, since = self._bounded
+            marks.append(bounded + timedelta(seconds=(wall - since - self.idle_after) * rate))
+        return marks
 
     def _holding(self, wall: float) -> bool:
         """Whether a raw source with records not read yet has still to speak."""

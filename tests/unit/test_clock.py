@@ -120,3 +120,18 @@ def test_when_everything_is_silent_event_time_moves_on_with_the_wall_clock() -> 
     c.hear(1, (None,) * LEVELS, 0.0)
     assert c.watermark(0.0) == at(60) - LATENESS
     assert c.watermark(120.0) == at(61) - LATENESS  # idle after 60 s, then 1 s per s
+
+
+def test_when_everything_is_silent_event_time_moves_on_from_the_latest_it_knew() -> None:
+    # Its own records are from 10:00, another partition's from day 90: once all is
+    # silent, the idle clock starts from day 90, not from 10:00 (it stood still for 90
+    # idle days: a touchpoint merged in from there waited that long for its session).
+    c = PartitionClock(LATENESS, idle_after=1.0, idle_rate=86400.0)
+    c.expect_peers(2, 0, 0.0)
+    c.observe("web/0", at(0), 0.0)
+    day_90 = at(90 * 24 * 60)
+    c.hear(1, (day_90,) * LEVELS, 5.0)  # its own source is silent by now
+    assert c.watermark(5.0) == day_90 - LATENESS
+    c.hear(1, (None,) * LEVELS, 6.0)  # the other partition falls silent too
+    assert c.watermark(6.0) == day_90 - LATENESS  # idle_after after the last W it set
+    assert c.watermark(8.0) == day_90 - LATENESS + timedelta(days=2)  # then a day per s
