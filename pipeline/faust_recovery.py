@@ -61,10 +61,15 @@ async def on_recovery_completed(self: Any, generation_id: int = 0) -> None:
     if app.consumer_generation_id != generation_id:
         return  # rebalancing again: the next recovery seeks
     assigned = consumer.assignment()
-    for tp, offset in sorted(dropped.items()):
-        if tp in assigned:
-            self.log.info("Reading %s again from offset %d (dropped at recovery's end)", tp, offset)
-            await consumer.seek(tp, offset)
+    again = {tp: offset for tp, offset in sorted(dropped.items()) if tp in assigned}
+    for tp, offset in again.items():
+        self.log.info("Reading %s again from offset %d (dropped at recovery's end)", tp, offset)
+    if again:
+        # In the consumer's own thread (`seek_wait`), as Faust's recovery seeks: aiokafka's
+        # `seek` called from this thread deletes the fetcher's buffer of a partition while
+        # that thread drains it. A worker crashed so (KeyError for a state-changelog
+        # partition this seek had just sought) when a second one joined.
+        await consumer.seek_wait(again)
 
 
 def install_reseek_after_recovery() -> None:

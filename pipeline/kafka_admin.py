@@ -12,6 +12,7 @@ Usage:
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable, Mapping
 
 from kafka import KafkaAdminClient
@@ -20,6 +21,8 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from pipeline.errors import ConfigError, LocalStackError
+
+log = logging.getLogger(__name__)
 
 
 def ensure_topics(
@@ -75,14 +78,27 @@ def ensure_topics(
 
 
 def _set_configs(admin: KafkaAdminClient, configs: Mapping[str, Mapping[str, str]]) -> None:
-    """Set these configs on existing topics (each key given; others stay as they are)."""
-    resources = [
-        ConfigResource(ConfigResourceType.TOPIC, name, configs=dict(config))
-        for name, config in configs.items()
-        if config
-    ]
-    if resources:
-        admin.alter_configs(resources)
+    """Set these configs on existing topics where they differ (each key given; others
+    stay as they are). A broker that refuses (no ALTER_CONFIGS right) gets a warning
+    naming what to set by hand, not a worker that cannot start."""
+    wanted = {name: dict(config) for name, config in configs.items() if config}
+    if not wanted:
+        return
+    try:
+        described = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in wanted]
+        )["topic"]
+        changed = {
+            name: config
+            for name, config in wanted.items()
+            if any(described.get(name, {}).get(k, {}).get("value") != v for k, v in config.items())
+        }
+        if changed:
+            admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, n, configs=c) for n, c in changed.items()]
+            )
+    except KafkaError as error:
+        log.warning("could not set topic configs %s (%r): set them by hand", wanted, error)
 
 
 def _wait_for_leaders(admin: KafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
