@@ -122,16 +122,18 @@ class TopicPurge:
         ]
         return dict(self.consumer.end_offsets(partitions)) if partitions else {}
 
-    def wait_read(self, ends: dict[TopicPartition, int], timeout: float) -> None:
+    def wait_read(
+        self, ends: dict[TopicPartition, int], timeout: float
+    ) -> dict[TopicPartition, int]:
         """Wait until the pipeline's group has read (and committed) every partition up to
-        `ends`; PurgeError after `timeout` seconds."""
-        begins = self.consumer.beginning_offsets(list(ends))
+        `ends`; PurgeError after `timeout` seconds. Returns where each partition begins."""
+        begins: dict[TopicPartition, int] = self.consumer.beginning_offsets(list(ends))
         deadline = time.monotonic() + timeout
         while True:
             committed = self._committed(self.group)
             behind = [tp for tp, end in ends.items() if begins[tp] < end > committed.get(tp, 0)]
             if not behind:
-                return
+                return begins
             if time.monotonic() >= deadline:
                 first = behind[0]
                 raise PurgeError(
@@ -173,8 +175,7 @@ class TopicPurge:
         scan ended); whether anything named them."""
         dead_letter = self.names.dead_letter
         ends = self.ends([*self.pipeline_topics(), dead_letter])
-        self.wait_read(ends, timeout)  # everything in them is processed and durable
-        begins = self.consumer.beginning_offsets(list(ends))
+        begins = self.wait_read(ends, timeout)  # everything in them processed and durable
         cut: dict[TopicPartition, int] = {}
         letters: dict[TopicPartition, list[int]] = {}
         for tp, end in ends.items():
