@@ -1,6 +1,7 @@
 """`journeys worker` that checks every offset commit, revocation and recovery against what
 the pipeline's flushes made durable. Run as `python -m tests.commit_checking_worker`; it
-appends one JSON line to the file named by JOURNEYS_TEST_COMMIT_LOG
+appends one JSON line to the file named by JOURNEYS_TEST_COMMIT_LOG, each with the
+worker's process id ("pid")
 
 - per commit of an input topic: {"topic", "partition", "offset", "durable"}; a commit is
   safe when its offset (the next one to read) is at most durable + 1;
@@ -73,8 +74,9 @@ async def on_rebalance(self: Recovery, *args: Any, **kwargs: Any) -> None:
 
 
 def record(lines: Iterable[dict[str, Any]]) -> None:
+    pid = os.getpid()
     with LOG.open("a") as log:
-        log.writelines(json.dumps(line) + "\n" for line in lines)
+        log.writelines(json.dumps({**line, "pid": pid}) + "\n" for line in lines)
 
 
 agent.PipelineRunner.__init__ = init  # type: ignore[method-assign]  # the observation

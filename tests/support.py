@@ -100,7 +100,10 @@ class WorkerProcess:
             return False
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        """Rows of a read-only query through the worker's /query/ endpoint."""
+        """Rows of a read-only query: through the worker's /query/ endpoint while it runs,
+        through `journeys query` (its store opened directly, as a user would) once stopped."""
+        if self.process is None:
+            return self._query_stopped(sql)
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.web_port}/query/",
             data=json.dumps({"sql": sql}).encode(),
@@ -110,6 +113,20 @@ class WorkerProcess:
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.loads(response.read())
         return [dict(zip(answer["columns"], row, strict=True)) for row in answer["rows"]]
+
+    def _query_stopped(self, sql: str) -> list[dict[str, Any]]:
+        run = subprocess.run(
+            [sys.executable, "-m", "pipeline", "query", sql, "--format", "json"],
+            env=self.env,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == 0, f"journeys query failed:\n{run.stderr}"
+        return [json.loads(line) for line in run.stdout.splitlines()]
 
     def stop(self, timeout: float = 30) -> int | None:
         """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
