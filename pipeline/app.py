@@ -17,6 +17,7 @@ from typing import Any
 import faust
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
+from faust.types import TP
 from rich.console import Console
 
 from pipeline.clickhouse.client import ReadOnlyQueries
@@ -28,7 +29,7 @@ from pipeline.journeys.pipeline import PipelineConfig
 from pipeline.journeys.stages import StageModel
 from pipeline.metrics.agents import register_metrics_agents
 from pipeline.metrics.dropoff import DetectorConfig
-from pipeline.metrics.webhook import WebhookSender
+from pipeline.metrics.webhook import AlertLinks, WebhookSender
 from pipeline.settings import Settings
 from pipeline.shutdown import StopBoundedApp
 from pipeline.sink import rows
@@ -36,8 +37,9 @@ from pipeline.sink.agents import RowsOf, one_row, register_sink
 from pipeline.sink.clickhouse import RetryPolicy, RowWriter, TableWriter
 from pipeline.sink.forget import RowEraser
 from pipeline.summary import Summary, collect, render, render_health
+from pipeline.telemetry import Telemetry
 from pipeline.topics import TopicNames
-from pipeline.web import register_health_views, register_query_view
+from pipeline.web import register_health_views, register_metrics_view, register_query_view
 from schemas.outputs import DropoffAlert
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,7 @@ def create_app(
     names = TopicNames(kafka.topic_prefix)
     lock = threading.Lock()  # one embedded engine call at a time: writers and queries
     failures = WriteFailures()  # every writer's, for /readyz and the live summary
+    telemetry = Telemetry()  # GET /metrics
 
     def topic(name: str) -> faust.TopicT:
         partitions = 1 if name in names.single_partition() else kafka.partitions
@@ -110,22 +113,38 @@ def create_app(
         app,
         names,
         PipelineConfig.from_settings(settings, stage_model),
-        {t: RowWriter(clickhouse, t, columns, lock, retry) for t, columns in rows.TABLES.items()},
+        {
+            table: RowWriter(clickhouse, table, columns, lock, retry, telemetry=telemetry)
+            for table, columns in rows.TABLES.items()
+        },
         sink,
         eraser=RowEraser(clickhouse, lock, retry),
         erase_within=settings.privacy.erase_within,
+        telemetry=telemetry,
     )
     runner.register()
+    telemetry.watch(runner)
+    register_metrics_view(app, telemetry)
     limits = Limits(settings.worker.ready_flush_age, settings.worker.ready_max_lag)
 
     def health() -> Readiness:
         return readiness(runner, limits, time.monotonic(), failures)
 
     register_health_views(app, health)
+    queries = ReadOnlyQueries(settings.clickhouse.target, lock)
 
     # window reports -> final windows -> drop-off alerts (-> webhook)
     dead_letter_topic, alerts_topic = topic(names.dead_letter), topic(names.alerts)
     alerts = settings.alerts
+
+    async def firing() -> list[DropoffAlert]:
+        """Episodes still firing, as ClickHouse has them (for a new webhook owner)."""
+        result = await asyncio.to_thread(queries.query, rows.FIRING_ALERTS_SQL)
+        return [rows.alert_of_row(row) for row in result.result_rows]
+
+    def owns_alerts() -> bool:
+        return TP(names.alerts, 0) in app.consumer.assignment()
+
     register_metrics_agents(
         app,
         topic(names.window_reports),
@@ -145,10 +164,16 @@ def create_app(
                 alerts.webhook_url.get_secret_value(),
                 alerts.webhook_format,
                 alerts.webhook_timeout,
+                links=AlertLinks(alerts.generator_url, alerts.runbook_url),
+                resend_interval=alerts.resend_interval,
+                firing=firing,
+                owns=owns_alerts,
+                telemetry=telemetry,
             )
             if alerts.webhook_url is not None
             else None
         ),
+        telemetry=telemetry,
     )
 
     # dead letters and alerts (low volume, read back from their topics) -> ClickHouse
@@ -158,12 +183,13 @@ def create_app(
         register_sink(
             app,
             source,
-            writer=TableWriter(clickhouse, table, columns, lock, retry),
+            writer=TableWriter(clickhouse, table, columns, lock, retry, telemetry=telemetry),
             rows_of=rows_of,
             batch_size=sink.take_max,
             batch_seconds=sink.batch_seconds,
             # The dead-letter sink must not feed its own input.
             dead_letters=None if source is dead_letter_topic else dead_letter_topic,
+            telemetry=telemetry,
         )
 
     sink_topic(
@@ -179,7 +205,6 @@ def create_app(
         one_row(lambda e: rows.alert_row(DropoffAlert.model_validate_json(e.value))),
     )
 
-    queries = ReadOnlyQueries(settings.clickhouse.target, lock)
     register_query_view(app, queries)
     if summary_every:
         smallest = int(min(settings.windows.sizes).total_seconds())

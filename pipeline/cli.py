@@ -10,6 +10,7 @@ Usage:
     journeys query "SQL"              read-only SQL for analysts (table, csv or json)
     journeys replay FILE... -m MAP    replay exported files (CSV, JSON Lines, Parquet)
     journeys bench [--quick]          throughput, latency, memory, scaling beside baselines
+    journeys alerts test              a sample alert through the configured webhook
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ kafka_app = typer.Typer(help="A local Apache Kafka broker (KRaft) for machines w
 app.add_typer(kafka_app, name="kafka")
 dlq_app = typer.Typer(help="Dead letters: records the pipeline could not use, with the reason.")
 app.add_typer(dlq_app, name="dlq")
+alerts_app = typer.Typer(help="Drop-off alerts and their webhook (docs/alerting.md).")
+app.add_typer(alerts_app, name="alerts")
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -143,6 +146,33 @@ def _bootstrap(settings: Settings) -> str:
             "(`journeys kafka start` starts one)"
         )
     return local.bootstrap_servers
+
+
+@alerts_app.command("test")
+def alerts_test() -> None:
+    """Send a sample alert through the configured webhook, as the worker would."""
+    import asyncio
+
+    from pipeline.metrics.webhook import AlertLinks, WebhookSender, sample_alert
+
+    alerts = _settings().alerts
+    if alerts.webhook_url is None:
+        raise ConfigError("JOURNEYS_ALERTS_WEBHOOK_URL is not set: there is no webhook to test")
+    sender = WebhookSender(
+        alerts.webhook_url.get_secret_value(),
+        alerts.webhook_format,
+        alerts.webhook_timeout,
+        attempts=1,
+        links=AlertLinks(alerts.generator_url, alerts.runbook_url),
+        resend_interval=alerts.resend_interval,
+    )
+    alert = sample_alert(datetime.now(UTC))
+    if not asyncio.run(sender.deliver_once(alert)):
+        raise JourneysError(
+            f"the webhook refused or did not answer ({alerts.webhook_format} format; "
+            "the reason is logged above)"
+        )
+    out.print(f"sent a sample {alerts.webhook_format} alert ({alert.alert_id}); check it arrived")
 
 
 @dlq_app.command("replay")

@@ -399,6 +399,52 @@ class AlertSettings(BaseSettings):
         gt=0,
         description="JOURNEYS_ALERTS_WEBHOOK_TIMEOUT: seconds per webhook attempt.",
     )
+    resend_interval: float = Field(
+        default=60.0,
+        gt=0,
+        description="JOURNEYS_ALERTS_RESEND_INTERVAL: seconds between re-sends of a firing "
+        "episode to Alertmanager (which resolves an alert it stops hearing of).",
+    )
+    generator_url: str | None = Field(
+        default=None,
+        description="JOURNEYS_ALERTS_GENERATOR_URL: a link in every alert to where on-call "
+        "sees the drop-off (a dashboard); {alert_id}, {stage} and {window_size_seconds} "
+        "are filled in.",
+    )
+    runbook_url: str | None = Field(
+        default=None,
+        description="JOURNEYS_ALERTS_RUNBOOK_URL: a link in every alert to what on-call does "
+        "about it (e.g. your copy of docs/alerting.md).",
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _http_url(value.get_secret_value())
+        return value
+
+    @field_validator("generator_url", "runbook_url")
+    @classmethod
+    def _link_is_http(cls, value: str | None) -> str | None:
+        if value is not None:
+            sample = {"alert_id": "a", "stage": "s", "window_size_seconds": 1}
+            try:
+                filled = value.format(**sample)
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValueError(
+                    f"only {{alert_id}}, {{stage}} and {{window_size_seconds}} are filled in "
+                    f"({error!r})"
+                ) from None
+            _http_url(filled)
+        return value
+
+
+def _http_url(value: str) -> None:
+    """Raise ValueError unless `value` is an absolute http(s) URL."""
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("not an http:// or https:// URL")
 
 
 class IdentitySettings(BaseSettings):

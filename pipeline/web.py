@@ -9,6 +9,7 @@ analysts (`journeys query`) and tests read through here:
                     (ClickHouse rows, state, acknowledgements) completed recently and
                     its lag is bounded; 503 with the reasons otherwise (e.g. while
                     ClickHouse refuses writes); see pipeline.health
+    GET /metrics    Prometheus metrics (pipeline.telemetry, docs/operations.md)
 
 Queries run with ClickHouse's `readonly=1`, each on a connection of its own, so this
 endpoint can never change data, and a refused query cannot affect the pipeline's writes.
@@ -29,6 +30,7 @@ from faust.web import Request, Response, View
 from pipeline.clickhouse.client import ReadOnlyQueries
 from pipeline.health import Readiness
 from pipeline.query import to_json
+from pipeline.telemetry import CONTENT_TYPE, Telemetry
 
 
 def register_health_views(app: faust.App, health: Callable[[], Readiness]) -> None:
@@ -44,6 +46,15 @@ def register_health_views(app: faust.App, health: Callable[[], Readiness]) -> No
         async def get(self, request: Request) -> Response:
             verdict = health()
             return self.json(asdict(verdict), status=200 if verdict.ready else 503)
+
+
+def register_metrics_view(app: faust.App, telemetry: Telemetry) -> None:
+    """Serve GET /metrics, for Prometheus."""
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(telemetry.exposition(), content_type=CONTENT_TYPE)
 
 
 def run_read_only(queries: ReadOnlyQueries, sql: str) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -74,8 +76,10 @@ class WorkerProcess:
         self.web_port = web_port
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.stopped = False
 
     def start(self, timeout: float = 90) -> WorkerProcess:
+        self.stopped = False
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, *self.command],
@@ -100,9 +104,10 @@ class WorkerProcess:
             return False
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        """Rows of a read-only query: through the worker's /query/ endpoint while it runs,
-        through `journeys query` (its store opened directly, as a user would) once stopped."""
-        if self.process is None:
+        """Rows of a read-only query: through the worker's /query/ endpoint, or once
+        `stop()` or `kill()` ended it, through `journeys query` (its store opened directly,
+        as a user would)."""
+        if self.stopped:
             return self._query_stopped(sql)
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.web_port}/query/",
@@ -134,6 +139,7 @@ class WorkerProcess:
             return None
         code = stop_process(self.process, timeout)
         self.process = None
+        self.stopped = True
         return code
 
     @property
@@ -147,6 +153,7 @@ class WorkerProcess:
             self.process.kill()
             self.process.wait()
             self.process = None
+            self.stopped = True
 
     def log_tail(self, lines: int = 60) -> str:
         with contextlib.suppress(FileNotFoundError):
@@ -257,6 +264,60 @@ def stored(worker: WorkerProcess) -> dict[str, int]:
         " (SELECT count() FROM v_touchpoints) AS visible"
     )[0]
     return {key: int(value) for key, value in row.items()}
+
+
+class WebhookReceiver:
+    """A local HTTP endpoint that records the JSON body of every POST (a webhook's
+    receiver: Slack, Alertmanager, ...). Use as a context manager; `url` to post to."""
+
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+        received = self.bodies
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                received.append(json.loads(self.rfile.read(length) or b"null"))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def metrics(worker: WorkerProcess) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """GET /metrics, parsed: per metric family, each sample's value by its labels (sorted
+    pairs); a family declared without samples yet maps to {}. Counter samples are the
+    `_total` ones."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = f"http://127.0.0.1:{worker.web_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    families: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        samples = families.setdefault(family.name, {})
+        for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
+            labels = tuple(sorted(sample.labels.items()))
+            if sample.name != family.name and not sample.name.endswith("_total"):
+                labels = (("sample", sample.name.removeprefix(family.name)), *labels)
+            samples[labels] = sample.value
+    return families
 
 
 def health(worker: WorkerProcess, path: str) -> tuple[int, dict[str, Any]]:

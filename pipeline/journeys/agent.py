@@ -25,7 +25,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +42,7 @@ from pipeline.journeys.store import PartitionState
 from pipeline.settings import SinkSettings
 from pipeline.sink.clickhouse import RowWriter
 from pipeline.sink.forget import RowEraser
+from pipeline.telemetry import Telemetry
 from pipeline.topics import TopicNames
 from schemas.touchpoint import Channel
 
@@ -93,8 +95,10 @@ class PipelineRunner:
         *,
         eraser: RowEraser,
         erase_within: timedelta,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.app = app
+        self.telemetry = telemetry or Telemetry()
         self.names = names
         self.config = config
         self.writers = writers
@@ -225,7 +229,8 @@ class PipelineRunner:
                 # reads them again but finds them applied). Only a restart goes on.
                 raise FlushFailedError("an earlier flush failed") from self.failed_flush
             try:
-                await self._flush_now()
+                with self.telemetry.flush_seconds.time():
+                    await self._flush_now()
             except BaseException as error:
                 self.failed_flush = error
                 raise
@@ -265,12 +270,28 @@ class PipelineRunner:
         ]
         await self._wait(envelopes)
         durable = self.stats.durable
+        read: Counter[str] = Counter()
         for event in acks:
             message = event.message
             position = (message.topic, message.partition)
             durable[position] = max(durable.get(position, -1), message.offset)
+            read[message.topic] += 1
             await self.stream.ack(event)
         self.flushed_at = time.monotonic()
+        self._count(flushes, read)
+
+    def _count(self, flushes: dict[int, Flush], read: Counter[str]) -> None:
+        """A durable flush's figures, into the worker's metrics."""
+        telemetry = self.telemetry
+        for topic, records in read.items():
+            if topic != self.internal:
+                telemetry.records_in.labels(topic).inc(records)
+        telemetry.touchpoints.inc(sum(flush.touchpoints for flush in flushes.values()))
+        reasons = Counter(
+            letter.error_type for flush in flushes.values() for letter in flush.dead_letters
+        )
+        for reason, letters in reasons.items():
+            telemetry.dead_letters.labels(reason).inc(letters)
 
     def assigned_partitions(self) -> set[int]:
         """The pipeline partitions this worker owns now."""
@@ -278,16 +299,32 @@ class PipelineRunner:
 
     def lag(self) -> int:
         """Raw records on this worker's partitions not yet processed and durable."""
+        return sum(n for (topic, _), n in self.input_lag().items() if topic in self.channels)
+
+    def input_lag(self) -> dict[tuple[str, int], int]:
+        """Per assigned input partition (raw and internal), records not yet processed and
+        durable (those whose end Faust's consumer has not fetched yet are left out)."""
         consumer = self.app.consumer
         began = consumer._committed_offset  # type: ignore[attr-defined]  # Faust: where reading (re)started
         durable = self.stats.durable
-        behind = 0
+        inputs = {*self.channels, self.internal}
+        lags = {}
         for tp in consumer.assignment():
-            highwater = consumer.highwater(tp) if tp.topic in self.channels else None
+            highwater = consumer.highwater(tp) if tp.topic in inputs else None
             if highwater is not None:
                 done = durable.get((tp.topic, tp.partition))
-                behind += max(0, highwater - (done + 1 if done is not None else began.get(tp) or 0))
-        return behind
+                position = done + 1 if done is not None else began.get(tp) or 0
+                lags[tp.topic, tp.partition] = max(0, highwater - position)
+        return lags
+
+    def partition_figures(self) -> Iterable[PartitionPipeline]:
+        """The partition pipelines of this worker, for their metrics."""
+        return list(self.pipelines.values())
+
+    def state_size(self) -> tuple[int, int]:
+        """State records this worker holds, and their encoded bytes."""
+        values = list(self.table.data.values())
+        return len(values), sum(map(len, values))
 
     def _assigned_pipelines(self) -> list[PartitionPipeline]:
         """Pipelines of every partition this worker owns (built for idle ones too, so that

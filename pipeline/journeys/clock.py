@@ -95,6 +95,11 @@ class PartitionClock:
         return clock
 
     @property
+    def last_watermark(self) -> datetime | None:
+        """The watermark as `watermark()` last set it (reading it changes nothing)."""
+        return self._mark
+
+    @property
     def max_event_time(self) -> datetime | None:
         return max((s.max_event_time for s in self.sources.values()), default=None)
 

@@ -73,11 +73,13 @@ class JourneyPartition:
         self.budget = budget  # most due customers handled per call; the rest next time
         self._due: list[tuple[datetime, str]] = []  # a heap; entries may be stale
         self._scheduled: dict[str, datetime] = {}  # the live entry of each customer
+        self._open: set[str] = set()  # customers with a session open
 
     def restore(self, states: Iterable[CustomerState]) -> None:
         """Rebuild the due index from stored states (a partition newly assigned)."""
         self._due.clear()
         self._scheduled.clear()
+        self._open.clear()
         for state in states:
             self._schedule(state)
 
@@ -115,9 +117,16 @@ class JourneyPartition:
         )
         self.store.put(marker)
         self._scheduled.pop(loser.id, None)
+        self._open.discard(loser.id)
         if state is not None:
             out.moves.append((winner, state))
         return out
+
+    def forget(self, customer_id: str) -> None:
+        """Drop a customer's state and everything scheduled for it."""
+        self.store.delete(customer_id)
+        self._scheduled.pop(customer_id, None)
+        self._open.discard(customer_id)
 
     def on_absorb(self, winner: CustomerRef, loser: CustomerState, wall: float) -> Outputs:
         """Fold a merged customer's state into `winner`'s (or pass it on if `winner` has
@@ -188,8 +197,16 @@ class JourneyPartition:
         sizes = self.counter.sizes if self.counter is not None else []
         return [timedelta(seconds=size) for size in sizes]
 
+    @property
+    def sessions_open(self) -> int:
+        return len(self._open)
+
     def _schedule(self, state: CustomerState) -> None:
         customer_id, when = state.customer_id, due(state, self.config)
+        if state.open is None:
+            self._open.discard(customer_id)
+        else:
+            self._open.add(customer_id)
         if when is None:
             self._scheduled.pop(customer_id, None)
         elif self._scheduled.get(customer_id) != when:
@@ -211,6 +228,7 @@ class JourneyPartition:
             advance(state, watermark, self.config, out)
             if evictable(state, watermark, self.config):
                 self.store.delete(customer_id)
+                self._open.discard(customer_id)
             else:
                 self.store.put(state)
                 self._schedule(state)

@@ -167,6 +167,7 @@ class Flush:
     reports: list[WindowReport] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     forgotten: list[Forgotten] = field(default_factory=list)  # whose rows to delete
+    touchpoints: int = 0  # raw records normalised into touchpoints
 
     def row_count(self) -> int:
         return sum(len(batch) for batch in self.rows.values())
@@ -214,6 +215,7 @@ class PartitionPipeline:
         if isinstance(result, DeadLetter):
             self.pending.dead_letters.append(result)
             return
+        self.pending.touchpoints += 1
         self.clock.observe(f"{record.topic}/{record.partition}", result.event_time, wall)
         self._route(Resolve(touchpoint=result), wall)
 
@@ -234,6 +236,16 @@ class PartitionPipeline:
         """Advance by the clock alone: close what it has ended; report window counts."""
         self._engine_out(self.engine.on_tick(wall), None, wall)
         self._drain(wall)
+
+    @property
+    def watermark_seconds(self) -> float | None:
+        """The watermark as of the last step (Unix seconds), None before there is one."""
+        mark = self.clock.last_watermark
+        return None if mark is None else mark.timestamp()
+
+    @property
+    def sessions_open(self) -> int:
+        return self.engine.sessions_open
 
     # ── outputs ────────────────────────────────────────────────────────────────────
 
@@ -330,7 +342,7 @@ class PartitionPipeline:
         state = self.state.customers.get(customer_id)
         if state is None:
             return
-        self.state.customers.delete(customer_id)
+        self.engine.forget(customer_id)
         related = set(state.absorbed)
         if state.merged_into is not None:
             related.add(state.merged_into.id)

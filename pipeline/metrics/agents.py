@@ -15,6 +15,7 @@ from pipeline.metrics.dropoff import DetectorConfig
 from pipeline.metrics.merge import SizeState, merge_report
 from pipeline.metrics.webhook import WebhookSender
 from pipeline.metrics.windows import WindowReport
+from pipeline.telemetry import Telemetry
 from schemas.outputs import DropoffAlert
 
 
@@ -28,8 +29,10 @@ def register_metrics_agents(
     sizes: Sequence[int],
     config: DetectorConfig,
     webhook: WebhookSender | None,
+    telemetry: Telemetry | None = None,
 ) -> None:
     """Add the merger (and the webhook delivery, when configured) to `app`."""
+    alerts_counted = (telemetry or Telemetry()).alerts
     table = app.Table("window_merge", partitions=1, key_type=str, value_type=bytes)
 
     async def merge(stream: Any) -> None:
@@ -48,6 +51,7 @@ def register_metrics_agents(
                     await alerts.send(
                         key=alert.alert_id.encode(), value=alert.model_dump_json().encode()
                     )
+                    alerts_counted.labels(alert.stage, alert.status).inc()
 
     app.agent(reports, name="metrics.merge")(merge)
     if webhook is None:

@@ -21,6 +21,7 @@ import faust
 from pipeline.ingest.deadletters import dead_letter
 from pipeline.sink.batching import SourcedRow
 from pipeline.sink.clickhouse import TableWriter
+from pipeline.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,14 @@ def register_sink(
     batch_size: int,
     batch_seconds: float,
     dead_letters: faust.TopicT | None,
+    telemetry: Telemetry | None = None,
 ) -> Any:
     """Add an agent that writes `topic` into `writer`'s table; returns the agent.
 
     Refused records go to `dead_letters`; with None (the dead-letter sink itself, which
     must not feed its own input) they are logged and stay on their topic.
     """
+    refused = (telemetry or Telemetry()).dead_letters.labels("RefusedByClickHouse")
 
     async def refuse(event: Any, reason: str) -> None:
         message = event.message
@@ -68,6 +71,7 @@ def register_sink(
             now=datetime.now(UTC),
         )
         await dead_letters.send(key=event.key, value=event.value, headers=letter.headers())
+        refused.inc()
 
     async def sink(stream: faust.StreamT[Any]) -> None:
         # events (noack: acked by hand, after the write) -> SourcedRow -> ClickHouse

@@ -29,6 +29,7 @@ from tenacity import AsyncRetrying, before_sleep_log, retry_if_exception, wait_e
 from pipeline.clickhouse.client import quote_identifier
 from pipeline.health import WriteFailures
 from pipeline.sink.batching import SourcedRow, TopicPartition, plan_inserts, sources
+from pipeline.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -84,7 +85,8 @@ class RowWriter:
     while ClickHouse is away, and the refused rows found by halving.
 
     All calls into clickhouse-connect run in a worker thread under `lock`: a client is
-    not thread-safe, and one client serves a worker's writes.
+    not thread-safe, and one client serves a worker's writes. Rows stored and failed
+    inserts are counted in `telemetry`.
     """
 
     def __init__(
@@ -94,12 +96,17 @@ class RowWriter:
         columns: Sequence[str],
         lock: threading.Lock,
         retry: RetryPolicy | None = None,
+        *,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.client = client
         self.table = table
         self.columns = list(columns)
         self.lock = lock
         self.retry = retry or RetryPolicy()
+        telemetry = telemetry or Telemetry()
+        self._inserted = telemetry.rows_inserted.labels(table)
+        self._failed = telemetry.insert_errors.labels(table)
         self._context: InsertContext | None = None
 
     async def write(self, rows: Sequence[Sequence[object]], token: str) -> WriteResult:
@@ -124,6 +131,7 @@ class RowWriter:
         try:
             self._insert([list(rows[i]) for i in indexes], token)
         except Exception as error:
+            self._failed.inc()
             if not refuses_data(error):
                 raise
             if len(indexes) == 1:
@@ -135,6 +143,7 @@ class RowWriter:
                 self.insert_or_split(part, rows, f"{token}/{n}", result)
             return
         result.written += len(indexes)
+        self._inserted.inc(len(indexes))
 
     def _insert(self, values: list[list[object]], token: str) -> None:
         # One insert context per writer: clickhouse-connect otherwise asks ClickHouse for
@@ -188,8 +197,11 @@ class TableWriter:
         columns: Sequence[str],
         lock: threading.Lock,
         retry: RetryPolicy | None = None,
+        *,
+        telemetry: Telemetry | None = None,
     ) -> None:
-        self.rows = RowWriter(client, table, [*columns, *SOURCE_COLUMNS], lock, retry)
+        columns = [*columns, *SOURCE_COLUMNS]
+        self.rows = RowWriter(client, table, columns, lock, retry, telemetry=telemetry)
         self.table = table
         self._stored: dict[TopicPartition, int] = {}
 

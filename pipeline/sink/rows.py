@@ -11,6 +11,7 @@ from operator import itemgetter
 
 from pipeline.metrics.windows import WindowReport
 from schemas.outputs import (
+    Contributor,
     CustomerMerge,
     DropoffAlert,
     EnrichedTouchpoint,
@@ -204,3 +205,21 @@ def latest_versions(table: str, made: Sequence[tuple[object, ...]]) -> list[tupl
         if held is None or version is None or row[version] >= held[version]:  # type: ignore[operator]
             kept[key] = row
     return list(kept.values())
+
+
+#: Episodes firing: a firing row and no resolved row yet (its values by ALERT_COLUMNS).
+FIRING_ALERTS_SQL = (
+    f"SELECT {', '.join(ALERT_COLUMNS)} FROM {ALERTS} FINAL WHERE status = 'firing' "
+    f"AND alert_id NOT IN (SELECT alert_id FROM {ALERTS} WHERE status = 'resolved')"
+)
+
+
+def alert_of_row(values: Sequence[object]) -> DropoffAlert:
+    """The alert an `alerts` row was made of (`alert_row` read back)."""
+    record = dict(zip(ALERT_COLUMNS, values, strict=True))
+    fields = Contributor.model_fields
+    record["contributors"] = [
+        dict(zip(fields, c.values() if isinstance(c, dict) else c, strict=True))
+        for c in record["contributors"]  # type: ignore[attr-defined]  # a list of tuples
+    ]
+    return DropoffAlert.model_validate(record)

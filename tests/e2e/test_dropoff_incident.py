@@ -1,6 +1,7 @@
 """A month of generated traffic with a two-day checkout incident, sent as one backlog
 through the real pipeline: the counts show it, and it raises exactly one alert episode, on time,
-resolved after it ends, with no alert on the normal days."""
+resolved after it ends, with no alert on the normal days; the webhook receives both, and
+the worker's metrics count them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pipeline.generator.incidents import Incident
 from pipeline.generator.output import KafkaOutput, send
 from pipeline.generator.traffic import Traffic, TrafficConfig
 from pipeline.topics import TopicNames
-from tests.support import WorkerProcess, wait_until
+from tests.support import WebhookReceiver, WorkerProcess, metrics, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +47,16 @@ FROM alerts FINAL ORDER BY window_start, status
 def test_a_checkout_incident_raises_one_episode_and_nothing_else(
     worker_factory: Callable[..., WorkerProcess], kafka_bootstrap: str, unique: str
 ) -> None:
+    with WebhookReceiver() as receiver:
+        _raise_and_check_the_episode(worker_factory, kafka_bootstrap, unique, receiver)
+
+
+def _raise_and_check_the_episode(
+    worker_factory: Callable[..., WorkerProcess],
+    kafka_bootstrap: str,
+    unique: str,
+    receiver: WebhookReceiver,
+) -> None:
     config = TrafficConfig(
         start=START,
         end=START + timedelta(days=DAYS),
@@ -53,7 +64,7 @@ def test_a_checkout_incident_raises_one_episode_and_nothing_else(
         customers_per_day=150,
         incidents=(INCIDENT,),
     )
-    worker = worker_factory(**REPLAY)
+    worker = worker_factory(**REPLAY, JOURNEYS_ALERTS_WEBHOOK_URL=receiver.url)
     # The month as fast as it goes: the pipeline judges a backlog as it would have judged
     # the same traffic live (tests/e2e/test_live_equals_replay.py).
     with KafkaOutput(kafka_bootstrap, TopicNames(f"t{unique}.")) as output:
@@ -101,6 +112,14 @@ def test_a_checkout_incident_raises_one_episode_and_nothing_else(
     assert fired["observed_rate"] > 0.55 and fired["baseline_rate"] < 0.3
     assert fired["p_value"] < 0.001 and fired["sessions"] >= 30 and fired["contributors"] > 0
     assert _utc(resolved[0]["window_start"]) >= INCIDENT.end
+    wait_until(lambda: len(receiver.bodies) >= 2, 120, "both alerts at the webhook")
+    assert [body["status"] for body in receiver.bodies] == ["firing", "resolved"]
+    scraped = metrics(worker)
+    assert scraped["journeys_alerts"] == {
+        (("stage", "decision"), ("status", "firing")): 1,
+        (("stage", "decision"), ("status", "resolved")): 1,
+    }
+    assert scraped["journeys_webhook_deliveries"] == {(("outcome", "delivered"),): 2}
 
 
 def _utc(value: object) -> datetime:

@@ -74,6 +74,26 @@ def test_every_invalid_setting_is_named_with_the_reason(monkeypatch: pytest.Monk
     assert "JOURNEYS_PRIVACY_ERASE_WITHIN (got '-PT1H'): Value error, must be positive" in message
 
 
+def test_alert_links_must_be_http_urls_with_known_placeholders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JOURNEYS_ALERTS_WEBHOOK_URL", "not-a-url")
+    monkeypatch.setenv("JOURNEYS_ALERTS_GENERATOR_URL", "https://grafana/d/x?stage={step}")
+    monkeypatch.setenv("JOURNEYS_ALERTS_RUNBOOK_URL", "wiki/runbook")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    lines = str(raised.value).splitlines()[1:]
+    assert len(lines) == 3
+    assert lines[0].strip().startswith("JOURNEYS_ALERTS_WEBHOOK_URL: ")
+    assert "not an http:// or https:// URL" in lines[0] and "not-a-url" not in lines[0]
+    assert "JOURNEYS_ALERTS_GENERATOR_URL" in lines[1] and "{stage}" in lines[1]
+    assert "JOURNEYS_ALERTS_RUNBOOK_URL" in lines[2] and "https://" in lines[2]
+    monkeypatch.setenv("JOURNEYS_ALERTS_WEBHOOK_URL", "https://hooks.example/T0/B0")
+    monkeypatch.setenv("JOURNEYS_ALERTS_GENERATOR_URL", "https://grafana/d/x?stage={stage}")
+    monkeypatch.setenv("JOURNEYS_ALERTS_RUNBOOK_URL", "https://wiki/runbook")
+    assert load_settings().alerts.generator_url == "https://grafana/d/x?stage={stage}"
+
+
 def test_secrets_never_appear_in_errors_or_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLICKHOUSE_URL", "ftp://admin:hunter2hunter2@db:21/x")
     with pytest.raises(ConfigError) as raised:
