@@ -36,7 +36,7 @@ from pipeline.sink import rows
 from pipeline.sink.agents import RowsOf, one_row, register_sink
 from pipeline.sink.clickhouse import RetryPolicy, RowWriter, TableWriter
 from pipeline.sink.forget import RowEraser
-from pipeline.summary import Summary, collect, render, render_health
+from pipeline.summary import Summary, SummaryDisplay, collect, render, render_health
 from pipeline.telemetry import Telemetry
 from pipeline.topics import TopicNames
 from pipeline.web import register_health_views, register_metrics_view, register_query_view
@@ -230,7 +230,7 @@ def _print_summaries(
 ) -> None:
     """Print what ClickHouse holds, and whether the worker keeps up, every `every`
     seconds (see pipeline.summary)."""
-    console = Console(highlight=False)
+    display = SummaryDisplay(Console(highlight=False))
     last: list[Summary] = []
 
     def ask(sql: str) -> Sequence[Sequence[Any]]:
@@ -244,9 +244,9 @@ def _print_summaries(
             )
         except DriverError as error:
             log.warning("summary skipped: %s", error)
-            console.print(render_health(health()))
+            display.show(render_health(health()))
             return
         last[:] = [summary]
-        console.print(render(summary, stages, health()))
+        display.show(render(summary, stages, health()))
 
     app.timer(interval=every)(print_summary)

@@ -19,6 +19,7 @@ import csv
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 from datetime import UTC, datetime
@@ -27,12 +28,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from pipeline.errors import ConfigError, JourneysError
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings, load_settings, setting_values, unknown_variables
 
 app = typer.Typer(
     help="Journeys: real-time customer-journey analytics (Kafka -> Faust -> ClickHouse).",
@@ -51,7 +51,28 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def _settings(**overrides: dict[str, object]) -> Settings:
-    return load_settings(**overrides)
+    settings = load_settings(**overrides)
+    for warning in unknown_variables(os.environ):
+        err.print(f"[yellow]warning:[/] {warning}")
+    return settings
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        out.print(f"journeys {version('journeys')}")
+        raise typer.Exit
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Journeys: real-time customer-journey analytics (Kafka -> Faust -> ClickHouse)."""
 
 
 def _setup_logging(level: str = "info") -> None:
@@ -432,7 +453,7 @@ def query(
         for row in answer.rows:
             print(json.dumps(dict(zip(answer.columns, row, strict=True)), default=to_json))
     elif output is Format.csv:
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(answer.columns)
         writer.writerows(answer.rows)
     else:
@@ -544,19 +565,35 @@ def migrate() -> None:
     )
 
 
+class SettingsFormat(StrEnum):
+    table = "table"
+    env = "env"
+    json = "json"
+
+
 @app.command("settings")
-def show_settings() -> None:
-    """List every environment variable Journeys reads, with its current value."""
-    table = Table("variable", "value", "meaning")
-    for section in _settings():
-        _, values = section
-        prefix = str(values.model_config.get("env_prefix", "")).upper()
-        for field, info in type(values).model_fields.items():
-            value = getattr(values, field)
-            shown = "********" if isinstance(value, SecretStr) else str(value)
-            meaning = (info.description or "").split(": ", 1)[-1]
-            table.add_row(prefix + field.upper(), shown, meaning)
-    out.print(table)
+def show_settings(
+    output: Annotated[
+        SettingsFormat,
+        typer.Option("--format", help="table; env (NAME=value lines to paste); json."),
+    ] = SettingsFormat.table,
+) -> None:
+    """List every environment variable Journeys reads, with its current value as it
+    would be written in the environment (secrets masked; unset ones empty)."""
+    values = setting_values(_settings())
+    if output is SettingsFormat.env:
+        for item in values:
+            if item.value is None:
+                print(f"# {item.variable}=")
+            else:
+                print(f"{item.variable}={shlex.quote(item.value)}")
+    elif output is SettingsFormat.json:
+        print(json.dumps({item.variable: item.value for item in values}, indent=2))
+    else:
+        table = Table("variable", "value", "meaning")
+        for item in values:
+            table.add_row(item.variable, "" if item.value is None else item.value, item.meaning)
+        out.print(table)
 
 
 @kafka_app.command("start")

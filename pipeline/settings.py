@@ -10,7 +10,10 @@ Usage:
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +21,8 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from pipeline.errors import ConfigError
 
@@ -320,14 +324,19 @@ class SessionSettings(BaseSettings):
         return value
 
 
+#: The stage models that come with Journeys (default.yml, lifecycle.yml).
+STAGE_MODELS = Path(__file__).resolve().parent / "journeys" / "stage_models"
+
+
 class StageSettings(BaseSettings):
     """Journey stage model. Environment prefix: `JOURNEYS_STAGES_`."""
 
     model_config = SettingsConfigDict(env_prefix="JOURNEYS_STAGES_", frozen=True, extra="ignore")
 
     model_file: Path = Field(
-        default=Path("deploy/stages/default.yml"),
-        description="JOURNEYS_STAGES_MODEL_FILE: the stage model (ordered stages and rules).",
+        default=STAGE_MODELS / "default.yml",
+        description="JOURNEYS_STAGES_MODEL_FILE: the stage model (ordered stages and rules); "
+        "the packaged default, or e.g. its copy with your own rules.",
     )
 
 
@@ -336,11 +345,23 @@ class WindowSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="JOURNEYS_WINDOWS_", frozen=True, extra="ignore")
 
-    sizes: tuple[Duration, ...] = Field(
+    sizes: Annotated[tuple[Duration, ...], NoDecode] = Field(
         default=(timedelta(hours=1),),
-        description="JOURNEYS_WINDOWS_SIZES: tumbling window sizes as a JSON list, "
-        'e.g. ["PT5M","PT1H"].',
+        description="JOURNEYS_WINDOWS_SIZES: tumbling window sizes, seconds or ISO 8601, "
+        'comma-separated or a JSON list: "3600", "PT5M,PT1H" or ["PT5M","PT1H"].',
     )
+
+    @field_validator("sizes", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                try:
+                    return json.loads(value)
+                except ValueError as error:
+                    raise ValueError(f"not a JSON list ({error})") from None
+            return [part.strip() for part in value.split(",")]
+        return value
 
     @field_validator("sizes")
     @classmethod
@@ -630,6 +651,8 @@ def load_settings(**overrides: Any) -> Settings:
         prefix = str(section.model_config.get("env_prefix", "")).upper()
         try:
             sections[name] = section(**overrides.get(name, {}))
+        except SettingsError as error:  # a value the environment source could not decode
+            problems.append(f"{prefix}*: {error}")
         except ValidationError as error:
             for problem in error.errors():
                 field = ".".join(str(part) for part in problem["loc"]) or "?"
@@ -641,3 +664,77 @@ def load_settings(**overrides: Any) -> Settings:
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return Settings(**sections)
+
+
+#: Variables under JOURNEYS_ that belong to the test suite, not to Journeys.
+TEST_PREFIX = "JOURNEYS_TEST_"
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning per JOURNEYS_* variable Journeys does not read (a misspelt setting is
+    otherwise silently ignored), with the closest known name."""
+    known = environment_variables()
+    warnings = []
+    for name in sorted(environ):
+        if name.startswith("JOURNEYS_") and not name.startswith(TEST_PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            warnings.append(f"{name} is not a Journeys setting and is ignored{hint}")
+    return warnings
+
+
+@dataclass(frozen=True)
+class SettingValue:
+    """One variable's current value as it would be written in the environment (None:
+    unset), masked when it is a secret."""
+
+    variable: str
+    value: str | None
+    meaning: str
+
+
+def setting_values(settings: Settings) -> list[SettingValue]:
+    """Every variable Journeys reads, with its value in the environment's syntax."""
+    values = []
+    for name in _SECTIONS:
+        section = getattr(settings, name)
+        prefix = str(section.model_config.get("env_prefix", "")).upper()
+        for field, info in type(section).model_fields.items():
+            variable = prefix + field.upper()
+            meaning = (info.description or "").split(": ", 1)[-1]
+            values.append(
+                SettingValue(variable, _environment_text(getattr(section, field)), meaning)
+            )
+    return values
+
+
+def _environment_text(value: object) -> str | None:
+    """`value` as the environment would give it (seconds for durations, commas between
+    items); secrets masked (a URL keeps its scheme and host)."""
+    if value is None:
+        return None
+    if isinstance(value, SecretStr):
+        return _masked(value.get_secret_value())
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+        return str(int(seconds)) if seconds.is_integer() else str(seconds)
+    if isinstance(value, tuple | list):
+        return ",".join(str(_environment_text(item)) for item in value)
+    return str(value)
+
+
+def _masked(secret: str) -> str:
+    parts = urlsplit(secret)
+    if parts.scheme in {"http", "https"} and parts.hostname:
+        user = f"{parts.username}:****@" if parts.password else ""
+        port = f":{parts.port}" if parts.port else ""
+        # A URL with a password keeps its path (a database); without, the path is the
+        # secret (a webhook's token).
+        hidden = not parts.password and (parts.path.strip("/") or parts.query)
+        path = "/****" if hidden else parts.path
+        return f"{parts.scheme}://{user}{parts.hostname}{port}{path}"
+    if parts.scheme == "chdb":
+        return secret  # a directory: nothing secret in it
+    return "********"

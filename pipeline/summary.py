@@ -11,11 +11,16 @@ the worker keeps up (pipeline.health: ready or why not, its lag, its failed writ
 
 from __future__ import annotations
 
+import atexit
+import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
@@ -25,7 +30,8 @@ from pipeline.query import Ask
 # A live touchpoint has up to three rows (at arrival, provisional, final): count events.
 TOTALS = """
 SELECT (SELECT uniq(event_id) FROM touchpoints), (SELECT count() FROM dead_letters),
-       (SELECT countIf(status != 'closed') FROM v_sessions)
+       (SELECT countIf(status != 'closed') FROM v_sessions),
+       (SELECT max(event_time) FROM touchpoints)
 """
 STAGES = "SELECT ifNull(stage, '(none)'), count() FROM v_journeys GROUP BY 1"
 LAST_WINDOW = """
@@ -67,13 +73,14 @@ class Summary:
     window_start: datetime | None = None
     conversion: list[StepConversion] = field(default_factory=list)
     firing: list[str] = field(default_factory=list)  # one line per alert still firing
+    data_up_to: datetime | None = None  # the latest event time stored
 
 
 def collect(
     ask: Ask, at: float, stages: Sequence[str], window_size: int, previous: Summary | None
 ) -> Summary:
     """Read the figures; the rate compares with `previous`."""
-    [(touchpoints, dead, open_sessions)] = ask(TOTALS)
+    [(touchpoints, dead, open_sessions, latest)] = ask(TOTALS)
     rate = None
     if previous is not None and at > previous.at:
         rate = (int(touchpoints) - previous.touchpoints) / (at - previous.at)
@@ -99,6 +106,7 @@ def collect(
         window_start=window_rows[0][0] if window_rows else None,
         conversion=[step for step in conversion if step.stage in order],
         firing=firing,
+        data_up_to=latest if touchpoints and isinstance(latest, datetime) else None,
     )
 
 
@@ -112,6 +120,10 @@ def render(
         f"touchpoints {summary.touchpoints:,} ({pace})   open sessions {summary.open_sessions:,}"
         f"   dead letters {summary.dead_letters:,}",
     )
+    if summary.data_up_to is not None:
+        head.append(
+            f"\ndata up to {summary.data_up_to:%Y-%m-%d %H:%M:%S} UTC (latest event stored)"
+        )
     window = f"{summary.window_start:%Y-%m-%d %H:%M}" if summary.window_start else "none yet"
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("stage")
@@ -146,3 +158,45 @@ def render_health(health: Readiness) -> Text:
     return Text(
         f"worker NOT READY: {'; '.join(health.reasons)} ({figures}{failure})", style="bold red"
     )
+
+
+class SummaryDisplay:
+    """Shows each summary: redrawn in place on a terminal (log lines scroll above it),
+    one block after another otherwise (a log file, a pipe)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live: Live | None = None
+        self._rerouted: list[tuple[logging.StreamHandler[Any], Any]] = []
+
+    def show(self, renderable: RenderableType) -> None:
+        if not self.console.is_terminal:
+            self.console.print(renderable)
+            return
+        if self.live is None:
+            self.live = Live(
+                console=self.console, auto_refresh=False, redirect_stdout=True, redirect_stderr=True
+            )
+            streams = sys.stdout, sys.stderr
+            self.live.start()
+            self._reroute_logs(streams)
+            atexit.register(self.close)
+        self.live.update(renderable, refresh=True)
+
+    def close(self) -> None:
+        """Leave the last summary on screen and give the terminal back."""
+        for handler, stream in self._rerouted:
+            handler.setStream(stream)
+        self._rerouted.clear()
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def _reroute_logs(self, streams: tuple[Any, Any]) -> None:
+        """Handlers writing to the terminal write through Live's proxies from now on
+        (they hold the streams they were made with), so the summary stays below them."""
+        proxies = {id(streams[0]): sys.stdout, id(streams[1]): sys.stderr}
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in proxies:
+                original = handler.setStream(proxies[id(handler.stream)])
+                self._rerouted.append((handler, original))

@@ -138,6 +138,23 @@ def development_key_warning(settings: Settings) -> str | None:
     )
 
 
+class RetriedLookups(logging.Filter):
+    """aiokafka logs each failed lookup of the group coordinator as an error, also the
+    ones it retries (every start against a new group or a broker just started): those
+    become INFO lines; a lookup that cannot be retried stays an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno == logging.ERROR
+            and str(record.msg).startswith("Group Coordinator Request failed")
+            and record.args
+            and getattr(record.args[0], "retriable", False)  # type: ignore[index]  # (error,)
+        ):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg += " (retrying)"
+        return True
+
+
 def run_worker(settings: Settings, summary_every: float | None = None) -> None:
     """Start the worker and block until it is told to stop; with `summary_every`, print
     a live summary that often (seconds)."""
@@ -145,6 +162,7 @@ def run_worker(settings: Settings, summary_every: float | None = None) -> None:
     if warning:
         log.warning(warning)
     install_reseek_after_recovery()
+    logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(RetriedLookups())
     if settings.worker.fast_drain:
         install_fast_drain()
     stage_model = load_stage_model(settings.stages.model_file, KNOWN_ACTIONS)

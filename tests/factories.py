@@ -5,16 +5,15 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.journeys.clock import PartitionClock
 from pipeline.journeys.engine import EngineConfig, Outputs
 from pipeline.journeys.partition import DictStore, JourneyPartition
 from pipeline.journeys.stages import StageModel, load_stage_model
+from pipeline.settings import STAGE_MODELS
 from schemas.touchpoint import Campaign, Channel, Identities, RawRef, Touchpoint
 
-REPO = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 _ids = itertools.count(1)
 
@@ -22,7 +21,7 @@ CHANNEL_OF = {action: channel for channel, actions in KNOWN_ACTIONS.items() for 
 
 
 def five_stage_model() -> StageModel:
-    return load_stage_model(REPO / "deploy" / "stages" / "default.yml", KNOWN_ACTIONS)
+    return load_stage_model(STAGE_MODELS / "default.yml", KNOWN_ACTIONS)
 
 
 def touchpoint(

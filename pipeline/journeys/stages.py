@@ -1,12 +1,12 @@
 """Stage models: an ordered list of journey stages and the rules that place touchpoints.
 
-A stage model is data (see deploy/stages/*.yml). Loading checks it thoroughly and fails
-with the file, the line and the reason: an unknown or duplicate stage, a bad regular
-expression, a rule naming a channel or action that does not exist, a rule that an
-earlier rule always wins over, or purchase bounds that cannot both hold.
+A stage model is data (see stage_models/*.yml beside this module). Loading checks it
+thoroughly and fails with the file, the line and the reason: an unknown or duplicate
+stage, a bad regular expression, a rule naming a channel or action that does not exist, a
+rule that an earlier rule always wins over, or purchase bounds that cannot both hold.
 
 Usage:
-    model = load_stage_model(Path("deploy/stages/default.yml"), KNOWN_ACTIONS)
+    model = load_stage_model(STAGE_MODELS / "default.yml", KNOWN_ACTIONS)
     model.classify(touchpoint, purchases_before=0)       # -> "awareness" | ... | None
 """
 

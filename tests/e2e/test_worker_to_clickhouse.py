@@ -64,3 +64,8 @@ def test_dead_letters_flow_from_kafka_into_clickhouse_exactly(
         row["failed_at"] = datetime.fromisoformat(row["failed_at"])
     assert rows == expected
     assert worker.stop() == 0, worker.log_tail()
+    # A normal start and stop logs no error (aiokafka's retried coordinator lookups of a
+    # new group are INFO lines).
+    log = worker.log_path.read_text()
+    assert [line for line in log.splitlines() if "ERROR" in line or "CRITICAL" in line] == []
+    assert "Group Coordinator Request failed" not in log or "(retrying)" in log

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,8 +31,14 @@ def test_query_opens_the_embedded_engine_when_no_worker_runs(tmp_path: Path) -> 
         "query", "SELECT count() AS n, 'x' AS s FROM dead_letters", "--format", "json", env=env
     )
     assert [json.loads(line) for line in counted.stdout.splitlines()] == [{"n": 0, "s": "x"}]
-    as_csv = journeys("query", "SELECT 1 AS a, 'b,c' AS b", "--format", "csv", env=env)
-    assert as_csv.stdout.splitlines() == ["a,b", '1,"b,c"']
+    as_csv = subprocess.run(
+        [sys.executable, "-m", "pipeline", "query", "SELECT 1 AS a, 'b,c' AS b", "--format", "csv"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert as_csv.stdout == b'a,b\n1,"b,c"\n'  # lines end with \n, not \r\n
     table = journeys("query", "SELECT 42 AS answer", env=env)
     assert "answer" in table.stdout and "42" in table.stdout and "1 rows" in table.stdout
 

@@ -11,11 +11,12 @@ import pytest
 from pipeline.errors import ConfigError
 from pipeline.ingest.channels import KNOWN_ACTIONS
 from pipeline.journeys.stages import StageModel, load_stage_model
+from pipeline.settings import STAGE_MODELS
 from schemas.touchpoint import Channel, Identities, RawRef, Touchpoint
 
 pytestmark = pytest.mark.unit
 
-STAGES = Path(__file__).resolve().parents[2] / "deploy" / "stages"
+STAGES = STAGE_MODELS
 
 
 def tp(channel: str, action: str, score: float | None = None, **props: str) -> Touchpoint:

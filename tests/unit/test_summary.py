@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 
 import pytest
 from rich.console import Console
 
-from pipeline.summary import FIRING, LAST_WINDOW, STAGES, TOTALS, Summary, collect, render
+from pipeline.summary import (
+    FIRING,
+    LAST_WINDOW,
+    STAGES,
+    TOTALS,
+    Summary,
+    SummaryDisplay,
+    collect,
+    render,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -17,7 +27,7 @@ WINDOW = datetime(2026, 3, 2, 14)
 
 def answers(touchpoints: int, firing: bool) -> dict[str, list[list[object]]]:
     return {
-        TOTALS: [[touchpoints, 3, 12]],
+        TOTALS: [[touchpoints, 3, 12, datetime(2026, 3, 2, 15, 4, 5)]],
         STAGES: [["decision", 5], ["awareness", 40], ["(none)", 2]],
         LAST_WINDOW.format(size=3600): [
             [WINDOW, "decision", 8, 2],
@@ -49,6 +59,7 @@ def test_render_shows_every_stage_the_window_and_alerts() -> None:
     console.print(render(summary, STAGE_ORDER))
     text = console.export_text()
     assert "touchpoints 400 (-)   open sessions 12   dead letters 3" in text
+    assert "data up to 2026-03-02 15:04:05 UTC" in text
     assert "window 2026-03-02 14:00" in text
     lines = {line.split()[0]: line.split()[1:] for line in text.splitlines() if line.strip()}
     assert lines["awareness"] == ["40", "25%", "of", "40"]
@@ -59,3 +70,25 @@ def test_render_shows_every_stage_the_window_and_alerts() -> None:
     console = Console(width=100, record=True)
     console.print(render(quiet, STAGE_ORDER))
     assert "no drop-off alert firing" in console.export_text()
+
+
+def test_on_a_terminal_each_summary_replaces_the_last_and_elsewhere_follows_it() -> None:
+    summary = collect(answers(400, True).__getitem__, 1.0, STAGE_ORDER, 3600, None)
+    piped = Console(file=io.StringIO(), width=100, force_terminal=False)
+    shown = SummaryDisplay(piped)
+    shown.show(render(summary, STAGE_ORDER))
+    shown.show(render(summary, STAGE_ORDER))
+    text = piped.file.getvalue()  # type: ignore[attr-defined]
+    assert text.count("journeys touchpoints 400") == 2 and "\x1b[" not in text
+    terminal = Console(file=io.StringIO(), width=100, force_terminal=True)
+    redrawn = SummaryDisplay(terminal)
+    redrawn.show(render(summary, STAGE_ORDER))
+    first = terminal.file.getvalue()  # type: ignore[attr-defined]
+    redrawn.show(render(summary, STAGE_ORDER))
+    again = terminal.file.getvalue()[len(first) :]  # type: ignore[attr-defined]
+    plain = Console(width=100, record=True, file=io.StringIO())
+    plain.print(render(summary, STAGE_ORDER))
+    height = len(plain.export_text().splitlines())
+    assert again.count("\x1b[1A") >= height - 1  # back up over the last block, then draw
+    redrawn.close()
+    assert redrawn.live is None
