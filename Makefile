@@ -8,19 +8,24 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools up test test-fast lint typecheck check schemas bench bench-quick kafka-start kafka-stop kafka-status clean
+.PHONY: help install constraints tools up test test-fast lint typecheck check schemas bench bench-quick kafka-start kafka-stop kafka-status clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (found " + sys.version.split()[0] + ")")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,bench,local]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install Journeys with its dev and bench tools
+
+constraints: $(STAMP) ## rewrite constraints.txt from the installed versions
+	@{ echo "# Versions every install uses (make install, the worker image): pip install -c constraints.txt."; \
+	   echo "# Regenerate after changing dependencies: make constraints (from a fresh make install)."; \
+	   $(BIN)/pip freeze --exclude-editable | grep -v '^journeys=='; } > constraints.txt
 
 tools: ## install Java 17+, Maven and docker-compose from apt where missing
 	@missing=""; \

@@ -438,6 +438,12 @@ class AlertSettings(BaseSettings):
         "about it (e.g. your copy of docs/alerting.md).",
     )
 
+    @field_validator("webhook_url", "generator_url", "runbook_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty variable (Compose's `${VAR:-}`) means none."""
+        return None if value == "" else value
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook_is_http(cls, value: SecretStr | None) -> SecretStr | None:

@@ -7,6 +7,7 @@ Usage:
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from typing import Any
 
@@ -68,6 +69,12 @@ def connect(target: ClickHouseTarget, create_database: bool = True) -> Client:
 
 def _open(target: ClickHouseTarget, database: str | None) -> Client:
     if isinstance(target, EmbeddedClickHouse):
+        if importlib.util.find_spec("chdb") is None:
+            raise ClickHouseError(
+                f"CLICKHOUSE_URL points at an embedded engine ({target.describe()}) but chdb "
+                "is not installed: pip install 'journeys[local]', or point CLICKHOUSE_URL at "
+                "a ClickHouse server"
+            )
         target.path.mkdir(parents=True, exist_ok=True)
         # chdb binds one data directory per process; a second path raises here.
         return clickhouse_connect.get_client(

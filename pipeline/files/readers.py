@@ -228,7 +228,12 @@ class ParquetReader:
     unit = "row"
 
     def __init__(self, path: Path, mapping: Mapping) -> None:
-        import pyarrow.parquet as pq
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ConfigError(
+                f"{path}: Parquet files need pyarrow: pip install 'journeys[local]'"
+            ) from None
 
         self.path = path
         try:

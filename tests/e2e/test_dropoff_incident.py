@@ -1,7 +1,7 @@
 """A month of generated traffic with a two-day checkout incident, sent as one backlog
 through the real pipeline: the counts show it, and it raises exactly one alert episode, on time,
-resolved after it ends, with no alert on the normal days; the webhook receives both, and
-the worker's metrics count them."""
+resolved after it ends, with no alert on the normal days; the webhook receives both, the
+worker's metrics count them, and the analyst dashboard's panels show it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pipeline.generator.incidents import Incident
 from pipeline.generator.output import KafkaOutput, send
 from pipeline.generator.traffic import Traffic, TrafficConfig
 from pipeline.topics import TopicNames
+from tests.dashboards import runnable, targets
 from tests.support import WebhookReceiver, WorkerProcess, metrics, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -120,6 +121,10 @@ def _raise_and_check_the_episode(
         (("stage", "decision"), ("status", "resolved")): 1,
     }
     assert scraped["journeys_webhook_deliveries"] == {(("outcome", "delivered"),): 2}
+    # Every panel of the analyst dashboard (Grafana, monitoring profile) has rows to show.
+    stages = [row["stage"] for row in worker.query("SELECT stage FROM stage_model FINAL")]
+    for name, panel, target in targets("grafana-clickhouse-datasource"):
+        assert worker.query(runnable(target["rawSql"], stages)), f"{name}: {panel['title']}"
 
 
 def _utc(value: object) -> datetime:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,10 +20,18 @@ pytestmark = pytest.mark.integration
 COMPOSE = REPO / "docker-compose.yml"
 
 
-SECRETS = ("CLICKHOUSE_WRITER_PASSWORD", "CLICKHOUSE_ANALYST_PASSWORD", "JOURNEYS_PRIVACY_HASH_KEY")
+SECRETS = (
+    "CLICKHOUSE_WRITER_PASSWORD",
+    "CLICKHOUSE_ANALYST_PASSWORD",
+    "JOURNEYS_PRIVACY_HASH_KEY",
+    "GRAFANA_ADMIN_PASSWORD",
+)
+LONG_RUNNING = ("kafka", "clickhouse", "worker", "generator", "prometheus", "grafana")
 
 
-def compose_config(env: dict[str, str], tmp: Path) -> subprocess.CompletedProcess[str]:
+def compose_config(
+    env: dict[str, str], tmp: Path, *profiles: str
+) -> subprocess.CompletedProcess[str]:
     tool = shutil.which("docker-compose")
     assert tool, (
         "docker-compose is missing: `make test` installs it (apt-get install docker-compose)"
@@ -31,7 +41,8 @@ def compose_config(env: dict[str, str], tmp: Path) -> subprocess.CompletedProces
     empty.write_text("")
     return subprocess.run(
         # --env-file: a developer's own .env beside the file must not fill the gaps
-        [tool, "-f", str(COMPOSE), "--env-file", str(empty), "config", "-q"],
+        [tool, "-f", str(COMPOSE), "--env-file", str(empty),
+         *(arg for profile in profiles for arg in ("--profile", profile)), "config", "-q"],
         capture_output=True, text=True, check=False, env=quiet,
     )  # fmt: skip
 
@@ -42,10 +53,13 @@ def example_env() -> dict[str, str]:
     return {key: value for key, value in pairs}
 
 
-def test_docker_compose_config_is_valid_with_the_example_secrets(tmp_path: Path) -> None:
+@pytest.mark.parametrize("profiles", [(), ("monitoring",), ("monitoring", "demo")])
+def test_docker_compose_config_is_valid_with_the_example_secrets(
+    profiles: tuple[str, ...], tmp_path: Path
+) -> None:
     env = example_env()
     assert set(SECRETS) <= set(env)
-    result = compose_config(env, tmp_path)
+    result = compose_config(env, tmp_path, *profiles)
     assert result.returncode == 0, result.stderr
 
 
@@ -57,10 +71,40 @@ def test_docker_compose_refuses_to_start_without_a_secret(missing: str, tmp_path
     assert f"set {missing}" in result.stderr
 
 
-def test_clickhouse_is_published_on_loopback_only() -> None:
-    ports = services()["clickhouse"]["ports"]
-    assert isinstance(ports, list)
-    assert all(str(port).startswith("127.0.0.1:") for port in ports), ports
+def test_every_published_port_is_on_loopback_only() -> None:
+    published = {
+        name: service["ports"] for name, service in services().items() if "ports" in service
+    }
+    assert {"kafka", "clickhouse", "grafana", "prometheus"} <= set(published)
+    for name, ports in published.items():
+        assert isinstance(ports, list)
+        assert all(str(port).startswith("127.0.0.1:") for port in ports), (name, ports)
+
+
+@pytest.mark.parametrize("service", LONG_RUNNING)
+def test_long_running_services_restart_rotate_their_logs_and_have_a_memory_limit(
+    service: str,
+) -> None:
+    spec = services()[service]
+    assert spec["restart"] == "unless-stopped"
+    logging = spec["logging"]
+    assert isinstance(logging, dict) and logging["options"]["max-size"]
+    assert spec["mem_limit"]
+
+
+def test_images_are_pinned_and_workers_keep_no_volume() -> None:
+    for name, service in services().items():
+        image = str(service.get("image", ""))
+        assert image and not image.endswith(":latest") and ":" in image, name
+    assert "volumes" not in services()["worker"]  # state lives in Kafka, recovered at start
+
+
+def test_kafka_answers_the_host_for_replays() -> None:
+    kafka = services()["kafka"]
+    environment = kafka["environment"]
+    assert isinstance(environment, dict)
+    assert "HOST://localhost:" in environment["KAFKA_ADVERTISED_LISTENERS"]
+    assert any(str(port).endswith(":9094") for port in kafka["ports"])  # type: ignore[attr-defined]
 
 
 def services() -> dict[str, dict[str, object]]:
@@ -102,3 +146,20 @@ def test_docker_waits_for_a_worker_to_stop_before_killing_it() -> None:
     assert grace.endswith("s")
     stop_timeout = WorkerSettings.model_fields["stop_timeout"].default
     assert float(grace[:-1]) >= stop_timeout + 5, "SIGKILL must not cut a stop short"
+
+
+def test_the_worker_image_is_installed_without_the_local_extras_and_pinned() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    heavy = {"chdb", "pyarrow"}
+    assert not {re.split(r"[<>=\[ ]", dep)[0] for dep in project["dependencies"]} & heavy
+    assert {
+        re.split(r"[<>=\[ ]", dep)[0] for dep in project["optional-dependencies"]["local"]
+    } == heavy
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    assert "RUN pip install -c constraints.txt . " in dockerfile
+    pinned = {
+        line.split("==")[0].lower()
+        for line in (REPO / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    }
+    assert {"faust-streaming", "aiokafka", "clickhouse-connect", "chdb", "pyarrow"} <= pinned

@@ -3,11 +3,13 @@ the environment, one line per bad setting, a warning for a misspelt one."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import shlex
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -122,3 +124,24 @@ def test_retried_coordinator_lookups_are_not_logged_as_errors() -> None:
     retried = record(errors.CoordinatorNotAvailableError())
     assert (retried.levelname, retried.getMessage()[-10:]) == ("INFO", "(retrying)")
     assert record(errors.GroupAuthorizationFailedError()).levelname == "ERROR"
+
+
+def test_without_the_local_extras_the_embedded_engine_and_parquet_say_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pipeline.clickhouse import client
+    from pipeline.errors import ClickHouseError, ConfigError
+    from pipeline.files.readers import ParquetReader
+    from pipeline.settings import EmbeddedClickHouse
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        client.importlib.util, "find_spec", lambda name: None if name == "chdb" else real(name)
+    )
+    with pytest.raises(
+        ClickHouseError, match=r"chdb is not installed: pip install 'journeys\[local\]'"
+    ):
+        client.connect(EmbeddedClickHouse(tmp_path / "ch", "journeys"))
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import fails as if missing
+    with pytest.raises(ConfigError, match=r"Parquet files need pyarrow"):
+        ParquetReader(tmp_path / "orders.parquet", {})
