@@ -178,3 +178,12 @@ def test_the_public_development_key_is_flagged_only_with_a_clickhouse_server(
     assert warning is not None and "JOURNEYS_PRIVACY_HASH_KEY" in warning
     monkeypatch.setenv("JOURNEYS_PRIVACY_HASH_KEY", "a-secret-key-of-our-own-0123456789")
     assert development_key_warning(load_settings()) is None
+
+
+def test_the_default_stage_model_is_found_wherever_the_command_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    model_file = load_settings().stages.model_file
+    assert model_file.is_absolute() and model_file.is_file()
+    assert model_file.parent.name == "stage_models"  # package data, installed with the code
