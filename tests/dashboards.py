@@ -30,8 +30,9 @@ def targets(kind: str) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
 
 
 def runnable(sql: str, stages: Sequence[str]) -> str:
-    """A ClickHouse panel's SQL with the plugin's time filter open to all time and the
-    `stage` variable set to every stage."""
+    """A ClickHouse panel's SQL with the plugin's macros filled in: the time filter open to
+    all time, the `stage` variable's condition kept and set to every stage."""
     sql = re.sub(r"\$__timeFilter\((\w+)\)", r"\1 >= toDateTime64(0, 3)", sql)
+    sql = re.sub(r"\$__conditionalAll\((.*?), \$stage\)", r"\1", sql)
     quoted = ", ".join("'" + stage.replace("'", "\\'") + "'" for stage in stages)
     return sql.replace("${stage:singlequote}", quoted)
