@@ -157,6 +157,7 @@ def test_the_worker_image_is_installed_without_the_local_extras_and_pinned() -> 
     } == heavy
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
     assert "RUN pip install -c constraints.txt . " in dockerfile
+    assert re.search(r"^FROM python:3\.11\.\d+-slim-\w+$", dockerfile, re.MULTILINE)
     pinned = {
         line.split("==")[0].lower()
         for line in (REPO / "constraints.txt").read_text().splitlines()
