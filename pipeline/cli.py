@@ -442,13 +442,32 @@ class Format(StrEnum):
 
 @app.command()
 def query(
-    sql: Annotated[str, typer.Argument(help="One SELECT (or SHOW, DESCRIBE, ...) statement.")],
+    sql: Annotated[
+        str | None,
+        typer.Argument(help="One SELECT (or SHOW, DESCRIBE, ...) statement; - or none: stdin."),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Read the statement from this file.")
+    ] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", help="NAME=VALUE for a {NAME:Type} placeholder (repeatable)."
+        ),
+    ] = None,
     output: Annotated[Format, typer.Option("--format", help="How to print rows.")] = Format.table,
 ) -> None:
     """Ask ClickHouse, read-only: through the running worker, or directly when none runs."""
     from pipeline.query import run_query, to_json
 
-    answer = run_query(_settings(), sql)
+    if file is not None and sql not in (None, "-"):
+        raise ConfigError("give the statement as an argument or with --file, not both")
+    text = file.read_text() if file is not None else sql
+    if text in (None, "-"):
+        text = sys.stdin.read()
+    answer = run_query(
+        _settings(), text, dict(_name_value(item, "--param") for item in params or [])
+    )
     if output is Format.json:
         for row in answer.rows:
             print(json.dumps(dict(zip(answer.columns, row, strict=True)), default=to_json))
@@ -458,6 +477,8 @@ def query(
         writer.writerows(answer.rows)
     else:
         table = Table(*answer.columns, caption=f"{len(answer.rows)} rows, from {answer.via}")
+        for column in table.columns:
+            column.overflow = "fold"  # a long value wraps, never cut with an ellipsis
         for row in answer.rows:
             table.add_row(*("NULL" if value is None else str(value) for value in row))
         out.print(table)
@@ -529,7 +550,7 @@ def bench(
         stall=20.0 if quick else 60.0,
         profile=profile,
         out_dir=out_dir,
-        worker_env=tuple(_name_value(item) for item in worker_env or ()),
+        worker_env=tuple(_name_value(item, "--worker-env") for item in worker_env or ()),
         join_at=join_at,
         busy=busy,
     )
@@ -541,10 +562,10 @@ def bench(
     out.print(f"written: {as_json}, {as_md}")
 
 
-def _name_value(item: str) -> tuple[str, str]:
+def _name_value(item: str, option: str) -> tuple[str, str]:
     name, sep, value = item.partition("=")
     if not sep or not name:
-        raise ConfigError(f"--worker-env: {item!r} is not NAME=VALUE")
+        raise ConfigError(f"{option}: {item!r} is not NAME=VALUE")
     return name, value
 
 

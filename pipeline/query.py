@@ -7,6 +7,7 @@ opened here. A ClickHouse server is queried directly. Either way the query runs 
 
 Usage:
     answer = run_query(settings, "SELECT stage, customers FROM funnel_by_stage")
+    answer = run_query(settings, "SELECT ... WHERE day >= {since:Date}", {"since": "2026-03-01"})
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -62,12 +63,13 @@ def asker(settings: Settings) -> Ask:
     return lambda sql: run_query(settings, sql).rows
 
 
-def run_query(settings: Settings, sql: str) -> Answer:
-    """Answer `sql` read-only; ReadOnlyQueryError if it tries to write."""
+def run_query(settings: Settings, sql: str, parameters: Mapping[str, str] | None = None) -> Answer:
+    """Answer `sql` read-only, its `{name:Type}` placeholders bound to `parameters`;
+    ReadOnlyQueryError if it tries to write."""
     target = settings.clickhouse.target
     if isinstance(target, EmbeddedClickHouse):
         url = f"http://{settings.worker.web_host}:{settings.worker.web_port}/query/"
-        answer = _via_worker(url, sql)
+        answer = _via_worker(url, sql, parameters or {})
         if answer is not None:
             return answer
     try:
@@ -81,7 +83,9 @@ def run_query(settings: Settings, sql: str) -> Answer:
             ) from error
         raise
     try:
-        result = client.query(sql, settings=READ_ONLY)
+        result = client.query(
+            sql, parameters=dict(parameters) if parameters else None, settings=READ_ONLY
+        )
     except DriverError as error:
         raise _explained(str(error)) from error
     finally:
@@ -91,11 +95,11 @@ def run_query(settings: Settings, sql: str) -> Answer:
     )
 
 
-def _via_worker(url: str, sql: str) -> Answer | None:
+def _via_worker(url: str, sql: str, parameters: Mapping[str, str]) -> Answer | None:
     """The worker's answer, or None when no worker listens there."""
     request = urllib.request.Request(
         url,
-        data=json.dumps({"sql": sql}).encode(),
+        data=json.dumps({"sql": sql, "params": dict(parameters)}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )

@@ -3,7 +3,8 @@
 The embedded ClickHouse engine belongs to one process, the worker; while it runs,
 analysts (`journeys query`) and tests read through here:
 
-    POST /query/    body: {"sql": "SELECT ..."}  ->  {"columns": [...], "rows": [[...]]}
+    POST /query/    body: {"sql": "SELECT ... {day:Date}", "params": {"day": "2026-03-01"}}
+                    ->  {"columns": [...], "types": [...], "rows": [[...]]}
     GET /healthz    200 while the worker's event loop answers
     GET /readyz     200 {"ready": true, ...} while it owns partitions, its last flush
                     (ClickHouse rows, state, acknowledgements) completed recently and
@@ -57,9 +58,11 @@ def register_metrics_view(app: faust.App, telemetry: Telemetry) -> None:
             return self.bytes(telemetry.exposition(), content_type=CONTENT_TYPE)
 
 
-def run_read_only(queries: ReadOnlyQueries, sql: str) -> dict[str, Any]:
+def run_read_only(
+    queries: ReadOnlyQueries, sql: str, params: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Run one read-only query; the answer as columns and rows."""
-    result = queries.query(sql)
+    result = queries.query(sql, params)
     return {
         "columns": list(result.column_names),
         "types": [column_type.name for column_type in result.column_types],
@@ -76,12 +79,19 @@ def register_query_view(app: faust.App, queries: ReadOnlyQueries) -> None:
             try:
                 body = await request.json()
                 sql = body["sql"]
+                params = body.get("params") or {}
                 if not isinstance(sql, str):
                     raise TypeError("sql must be a string")
+                if not isinstance(params, dict) or not all(
+                    isinstance(v, str) for v in params.values()
+                ):
+                    raise TypeError("params must map names to strings")
             except (ValueError, KeyError, TypeError) as error:
-                return self._error(400, f'send JSON {{"sql": "SELECT ..."}}: {error}')
+                return self._error(
+                    400, f'send JSON {{"sql": "SELECT ...", "params": {{...}}}}: {error}'
+                )
             try:
-                answer = await asyncio.to_thread(run_read_only, queries, sql)
+                answer = await asyncio.to_thread(run_read_only, queries, sql, params)
             except DriverError as error:
                 return self._error(400, str(error))
             return self.bytes(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import clickhouse_connect
@@ -40,13 +41,16 @@ class ReadOnlyQueries:
         self.lock = lock  # the worker's: one embedded engine call at a time
         self._client: Client | None = None
 
-    def query(self, sql: str) -> QueryResult:
-        """`sql`'s result; clickhouse-connect's error if ClickHouse refuses it."""
+    def query(self, sql: str, parameters: Mapping[str, str] | None = None) -> QueryResult:
+        """`sql`'s result, with `parameters` for its `{name:Type}` placeholders;
+        clickhouse-connect's error if ClickHouse refuses it."""
         with self.lock:
             if self._client is None:
                 self._client = connect(self.target, create_database=False)
             try:
-                return self._client.query(sql, settings=READ_ONLY)
+                return self._client.query(
+                    sql, parameters=dict(parameters) if parameters else None, settings=READ_ONLY
+                )
             except BaseException:
                 client, self._client = self._client, None
                 client.close()

@@ -31,3 +31,8 @@ def test_query_goes_through_the_running_worker(
     refused = journeys("query", "TRUNCATE TABLE sessions", env=env)
     assert refused.returncode == 1
     assert "journeys query is read-only" in " ".join(refused.stderr.split())
+    bound = journeys(
+        "query", "SELECT stage FROM stage_model WHERE rank = {rank:UInt8}", "-p", "rank=2",
+        "--format", "json", env=env,
+    )  # fmt: skip
+    assert [json.loads(line) for line in bound.stdout.splitlines()] == [{"stage": "decision"}]
