@@ -1,14 +1,22 @@
-"""A faster read path for Faust's consumer, proposed upstream (docs/performance.md).
+"""Faust's consumer read loop, with a faster path (proposed upstream, docs/performance.md)
+and a barrier for partitions sought back at recovery's end.
 
 Faust's `Consumer._drain_messages` hands every fetched record to the conductor through
 `Service.wait_first(callback(message), suspend_flow.wait())`: four futures, an
 `asyncio.wait` and three cancellations per record, about half of a record's read cost
-on this machine. This version awaits the callback directly while the flow runs, and
-keeps `wait_first` for the slow case only, a suspended flow (a rebalance), so that a
-callback blocked then is still abandoned as before. Everything else is Faust 0.15.3's
-loop as it stands (faust/transport/consumer.py).
+on this machine. With `fast`, this version awaits the callback directly while the flow
+runs, and keeps `wait_first` for the slow case only, a suspended flow (a rebalance), so
+that a callback blocked then is still abandoned as before; without, it is Faust's.
 
-    install_fast_drain()     # before the worker starts; JOURNEYS_WORKER_FAST_DRAIN
+The barrier: when pipeline.faust_recovery seeks a partition back to offset X, a batch
+this loop fetched before the seek may still be going through, with records after X.
+Faust's loop would take them, note the offsets between X and them as a gap (done, for
+its commits) and move the partition's read offset past X, so that the records read
+again from X are skipped as already read: lost, and the commit stuck at X. Until offset
+X comes again, records of such a partition are left alone here (`reseek_from`).
+Everything else is Faust 0.15.3's loop as it stands (faust/transport/consumer.py).
+
+    install_drain(fast=True)     # before the worker starts; JOURNEYS_WORKER_FAST_DRAIN
 """
 
 from __future__ import annotations
@@ -20,10 +28,35 @@ from typing import Any, cast
 from faust.transport import consumer as faust_consumer
 from mode import Service, ServiceT
 
+#: Per Faust consumer: partition -> the offset it was sought back to, until that record
+#: comes again (set by pipeline.faust_recovery).
+RESEEK_ATTRIBUTE = "_journeys_reseek_from"
+
+
+def reseek_from(consumer: Any) -> dict[Any, int]:
+    """The partitions of `consumer` sought back and not yet read again from there."""
+    barrier: dict[Any, int] | None = getattr(consumer, RESEEK_ATTRIBUTE, None)
+    if barrier is None:
+        barrier = {}
+        setattr(consumer, RESEEK_ATTRIBUTE, barrier)
+    return barrier
+
+
+def stale(barrier: dict[Any, int], tp: Any, offset: int) -> bool:
+    """Whether the record at `offset` of `tp` was fetched before `tp` was sought back (it
+    comes again after the sought offset); the sought record itself lifts the barrier."""
+    sought = barrier.get(tp)
+    if sought is None:
+        return False
+    if offset == sought:
+        del barrier[tp]
+        return False
+    return True
+
 
 async def _drain_messages(  # noqa: PLR0912, PLR0915  # Faust's loop, kept as it is upstream
-    self: Any, fetcher: ServiceT
-) -> None:  # pragma: no cover
+    self: Any, fetcher: ServiceT, fast: bool = True
+) -> None:
     callback = self.callback
     getmany = self.getmany
     consumer_should_stop = cast(Service, self)._stopped.is_set
@@ -39,6 +72,7 @@ async def _drain_messages(  # noqa: PLR0912, PLR0915  # Faust's loop, kept as it
     yield_every = 100
     num_since_yield = 0
     sleep = asyncio.sleep
+    barrier = reseek_from(self)
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             set_flag(flag_consumer_fetching)
@@ -51,6 +85,8 @@ async def _drain_messages(  # noqa: PLR0912, PLR0915  # Faust's loop, kept as it
                         await sleep(0)
                         num_since_yield = 0
                     offset = message.offset
+                    if barrier and stale(barrier, tp, offset):
+                        continue
                     r_offset = get_read_offset(tp)
                     if r_offset is None or offset >= r_offset:
                         gap = offset - (r_offset or 0)
@@ -59,7 +95,8 @@ async def _drain_messages(  # noqa: PLR0912, PLR0915  # Faust's loop, kept as it
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
                             await self.commit()
-                        if suspended():  # a rebalance: abandon the callback if it blocks
+                        if not fast or suspended():  # Faust's way (and in a rebalance,
+                            # a callback that blocks is abandoned)
                             await self.wait_first(callback(message), self.suspend_flow.wait())
                         else:  # the change: no futures per record while the flow runs
                             await callback(message)
@@ -82,6 +119,11 @@ async def _drain_messages(  # noqa: PLR0912, PLR0915  # Faust's loop, kept as it
         unset_flag(flag_consumer_fetching)
 
 
-def install_fast_drain() -> None:
-    """Use `_drain_messages` above for every Faust consumer of this process."""
-    faust_consumer.Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]  # the patch itself
+def install_drain(fast: bool) -> None:
+    """Use `_drain_messages` above for every Faust consumer of this process; `fast`: the
+    callback awaited directly while the flow runs."""
+
+    async def drain(self: Any, fetcher: ServiceT) -> None:
+        await _drain_messages(self, fetcher, fast)
+
+    faust_consumer.Consumer._drain_messages = drain  # type: ignore[method-assign]  # the patch itself

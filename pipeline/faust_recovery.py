@@ -25,6 +25,8 @@ from typing import Any
 
 from faust.tables.recovery import Recovery
 
+from pipeline.faust_drain import reseek_from
+
 _faust_on_recovery_completed = Recovery.on_recovery_completed
 
 
@@ -65,6 +67,9 @@ async def on_recovery_completed(self: Any, generation_id: int = 0) -> None:
     for tp, offset in again.items():
         self.log.info("Reading %s again from offset %d (dropped at recovery's end)", tp, offset)
     if again:
+        # Records of a batch fetched before this seek, after these offsets, are left alone
+        # until each offset comes again (pipeline.faust_drain).
+        reseek_from(consumer).update(again)
         # In the consumer's own thread (`seek_wait`), as Faust's recovery seeks: aiokafka's
         # `seek` called from this thread deletes the fetcher's buffer of a partition while
         # that thread drains it. A worker crashed so (KeyError for a state-changelog

@@ -20,7 +20,7 @@ from pipeline.app import create_app
 from pipeline.clickhouse.client import connect
 from pipeline.clickhouse.migrations import apply_retention, migrate, publish_stage_model
 from pipeline.errors import ClickHouseError
-from pipeline.faust_drain import install_fast_drain
+from pipeline.faust_drain import install_drain
 from pipeline.faust_recovery import install_reseek_after_recovery
 from pipeline.gc_tuning import tune_garbage_collector
 from pipeline.ingest.channels import KNOWN_ACTIONS
@@ -163,8 +163,7 @@ def run_worker(settings: Settings, summary_every: float | None = None) -> None:
         log.warning(warning)
     install_reseek_after_recovery()
     logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(RetriedLookups())
-    if settings.worker.fast_drain:
-        install_fast_drain()
+    install_drain(fast=settings.worker.fast_drain)
     stage_model = load_stage_model(settings.stages.model_file, KNOWN_ACTIONS)
     client = prepare_clickhouse(settings)
     publish_stage_model(client, stage_model.name, stage_model.stages)
