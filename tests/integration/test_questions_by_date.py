@@ -1,0 +1,264 @@
+"""The parameterised views of the headline questions (schemas/clickhouse/0009): for
+several date ranges, each answers exactly what the engine's own outputs say for that
+range, worked out here in Python over the same touchpoints, sessions and transitions."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from pipeline.journeys.engine import Outputs
+from schemas.outputs import SessionRecord
+from tests.factories import run, touchpoint
+from tests.integration.test_analyst_views import store
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+STEPS = ("ad_click", "product_view", "add_to_cart", "order_placed")
+RANGES = [
+    (START, START + timedelta(days=7)),
+    (START + timedelta(days=3, hours=5), START + timedelta(days=12)),
+    (START + timedelta(days=10), START + timedelta(days=40)),
+    (START - timedelta(days=30), START + timedelta(days=90)),
+    (START + timedelta(days=200), START + timedelta(days=207)),  # nothing in it
+]
+
+
+def synthetic_outputs(customers: int = 40, seed: int = 5) -> Outputs:
+    """Customers visiting one to four times over three weeks, each visit getting a few
+    steps further down the funnel, from a spring or summer campaign or neither."""
+    rng = random.Random(seed)
+    made = []
+    for n in range(customers):
+        user, campaign = f"c{n:02d}", rng.choice(["spring", "summer", None])
+        at = START + timedelta(days=rng.uniform(0, 20), hours=rng.uniform(0, 12))
+        for _ in range(rng.randint(1, 4)):
+            for action in STEPS[: rng.randint(1, len(STEPS))]:
+                made.append(
+                    touchpoint(
+                        action, at, user=user, campaign=campaign,
+                        revenue="20.00" if action == "order_placed" else None,
+                    )
+                )  # fmt: skip
+                at += timedelta(minutes=rng.uniform(1, 20))
+            at += timedelta(days=rng.uniform(1, 6))
+    out, _ = run(sorted(made, key=lambda t: t.event_time))
+    return out
+
+
+@pytest.fixture(scope="module")
+def outputs() -> Outputs:
+    return synthetic_outputs()
+
+
+@pytest.fixture
+def questions(clickhouse: Client, outputs: Outputs) -> Client:
+    store(clickhouse, outputs)
+    return clickhouse
+
+
+def ask(client: Client, view: str, **params: object) -> list[tuple[object, ...]]:
+    arguments = ", ".join(f"{name} = {{{name}:String}}" for name in params)
+    result = client.query(
+        f"SELECT * FROM {view}({arguments})", parameters={k: str(v) for k, v in params.items()}
+    )
+    return [tuple(row) for row in result.result_rows]
+
+
+def within(at: datetime, since: datetime, until: datetime) -> bool:
+    return since <= at < until
+
+
+def day(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def latest_sessions(sessions: Iterable[SessionRecord]) -> dict[str, SessionRecord]:
+    """Each session as ClickHouse keeps it: its highest version."""
+    kept: dict[str, SessionRecord] = {}
+    for session in sessions:
+        held = kept.get(session.session_id)
+        if held is None or session.version >= held.version:
+            kept[session.session_id] = session
+    return {k: s for k, s in kept.items() if s.status != "withdrawn"}
+
+
+@pytest.mark.parametrize(("since", "until"), RANGES)
+def test_stage_funnel_between_counts_the_customers_entering_each_stage_in_the_range(
+    questions: Client, outputs: Outputs, since: datetime, until: datetime
+) -> None:
+    seen = 0
+    for campaign in ("", "spring"):
+        entered: dict[str, set[str]] = defaultdict(set)
+        for t in outputs.transitions:
+            moved = t.kind in ("entered", "advanced") and within(t.event_time, since, until)
+            if moved and (not campaign or t.campaign == campaign):
+                entered[t.to_stage].add(t.customer_id)
+        rows = ask(
+            questions, "stage_funnel_between", since=day(since), until=day(until),
+            channel="", campaign=campaign, segment="",
+        )  # fmt: skip
+        assert {stage: customers for _, stage, customers, _ in rows} == {
+            stage: len(entered.get(stage, ())) for _, stage, _, _ in rows
+        }
+        assert [stage for _, stage, _, _ in rows][:4] == [
+            "awareness", "consideration", "decision", "retention"
+        ]  # fmt: skip
+        seen += sum(len(customers) for customers in entered.values())
+    assert (seen > 0) == (since < START + timedelta(days=90))  # only the last range is empty
+
+
+@pytest.mark.parametrize(("since", "until"), RANGES)
+def test_time_to_convert_between_gives_the_distribution_of_the_range_s_moves(
+    questions: Client, outputs: Outputs, since: datetime, until: datetime
+) -> None:
+    waits: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for t in outputs.transitions:
+        if t.kind == "advanced" and within(t.event_time, since, until):
+            assert t.from_stage is not None and t.seconds_since_previous is not None
+            waits[t.from_stage, t.to_stage].append(int(t.seconds_since_previous))
+
+    def hours(values: list[int], level: float) -> float:
+        ordered = sorted(values)  # ClickHouse's quantileExact: the element at level * n
+        return round(ordered[min(int(level * len(ordered)), len(ordered) - 1)] / 3600, 2)
+
+    expected = {
+        pair: (len(v), hours(v, 0.1), hours(v, 0.5), hours(v, 0.9), round(max(v) / 3600, 2))
+        for pair, v in waits.items()
+    }
+    rows = ask(questions, "time_to_convert_between", since=day(since), until=day(until))
+    assert {(row[0], row[1]): (row[2], row[3], row[5], row[7], row[8]) for row in rows} == expected
+
+
+@pytest.mark.parametrize(("since", "until"), RANGES)
+def test_top_paths_between_reads_only_the_range_s_touchpoints(
+    questions: Client, outputs: Outputs, since: datetime, until: datetime
+) -> None:
+    steps: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
+    for placed in outputs.touchpoints:
+        t = placed.touchpoint
+        if within(t.event_time, since, until) and not t.is_bot:
+            steps[placed.customer_id].append((t.event_time, t.event_id, str(t.channel)))
+    paths: Counter[str] = Counter()
+    for walked in steps.values():
+        channels = [channel for _, _, channel in sorted(walked)]
+        folded = [c for i, c in enumerate(channels) if i == 0 or c != channels[i - 1]]
+        paths[" > ".join(folded[:12])] += 1
+    rows = ask(questions, "top_paths_between", since=day(since), until=day(until))
+    assert dict(rows) == dict(paths)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("since", "until"), RANGES)
+def test_paths_after_a_dropoff_add_up_to_the_stage_s_dropoffs(
+    questions: Client, outputs: Outputs, since: datetime, until: datetime
+) -> None:
+    sessions = latest_sessions(outputs.sessions)
+    by_customer: dict[str, list[SessionRecord]] = defaultdict(list)
+    for session in sessions.values():
+        by_customer[session.customer_id].append(session)
+    for stage in ("consideration", "decision"):
+        nexts: Counter[str] = Counter()
+        for s in sessions.values():
+            if (
+                s.status == "closed"
+                and s.dropped_off_at == stage
+                and within(s.ended_at, since, until)
+            ):
+                later = sorted(
+                    (o.started_at, o.entry_channel)
+                    for o in by_customer[s.customer_id]
+                    if o.started_at > s.started_at
+                )
+                nexts[later[0][1] if later else "(no later session)"] += 1
+        rows = ask(
+            questions, "paths_after_dropoff", since=day(since), until=day(until), stage=stage
+        )
+        assert dict(rows) == dict(nexts)  # type: ignore[arg-type]
+        [(dropped,)] = questions.query(
+            "SELECT count() FROM v_sessions WHERE status = 'closed' AND dropped_off_at = "
+            "{stage:String} AND ended_at >= {since:DateTime64(3)} AND ended_at < "
+            "{until:DateTime64(3)}",
+            parameters={"stage": stage, "since": day(since), "until": day(until)},
+        ).result_rows
+        assert sum(count for _, count in rows) == dropped  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("since", "until"), RANGES)
+def test_weekly_retention_follows_each_cohort_of_the_range(
+    questions: Client, outputs: Outputs, since: datetime, until: datetime
+) -> None:
+    weeks: dict[str, set[datetime]] = defaultdict(set)
+    for placed in outputs.touchpoints:
+        t = placed.touchpoint
+        if within(t.event_time, since, until) and not t.is_bot:
+            weeks[placed.customer_id].add(monday(t.event_time))
+    cohorts = {customer: min(active) for customer, active in weeks.items()}
+    sizes = Counter(cohorts.values())
+    active: Counter[tuple[datetime, int]] = Counter()
+    for customer, seen in weeks.items():
+        for week in seen:
+            active[cohorts[customer], (week - cohorts[customer]).days // 7] += 1
+    rows = ask(questions, "weekly_retention", since=day(since), until=day(until))
+    assert {(row[0], row[1]): (row[2], row[3]) for row in rows} == {
+        (cohort.date(), later): (n, sizes[cohort]) for (cohort, later), n in active.items()
+    }
+
+
+def test_weekly_retention_of_a_hand_computed_example(clickhouse: Client) -> None:
+    # Ann: weeks 0, 1 and 3; Bob: week 0 only; Cem: weeks 1 and 2.
+    visits = {"ann": (0, 1, 3), "bob": (0,), "cem": (1, 2)}
+    made = [
+        touchpoint("page_view", START + timedelta(weeks=week, days=1), user=user)
+        for user, weeks in visits.items()
+        for week in weeks
+    ]
+    out, _ = run(sorted(made, key=lambda t: t.event_time))
+    store(clickhouse, out)
+    rows = ask(
+        clickhouse, "weekly_retention", since=day(START), until=day(START + timedelta(weeks=8))
+    )
+    first, second = START.date(), (START + timedelta(weeks=1)).date()
+    assert [row[:4] for row in rows] == [
+        (first, 0, 2, 2), (first, 1, 1, 2), (first, 3, 1, 2),
+        (second, 0, 1, 1), (second, 1, 1, 1),
+    ]  # fmt: skip
+    assert [row[4] for row in rows] == [1.0, 0.5, 0.5, 1.0, 1.0]
+
+
+def test_dropoff_between_reads_the_windows_starting_in_the_range(clickhouse: Client) -> None:
+    store(clickhouse, Outputs())
+    counts = [  # window, stage, metric, count
+        (START + timedelta(hours=h), stage, metric, 10 * h + len(stage) + len(metric))
+        for h in range(6)
+        for stage in ("awareness", "decision")
+        for metric in ("passed", "dropped_off")
+    ]
+    clickhouse.insert(
+        "conversion_partials",
+        [[3600, at, 0, "all", "all", stage, metric, n, 1] for at, stage, metric, n in counts],
+        column_names=["window_size_seconds", "window_start", "partition", "dimension",
+                      "value", "stage", "metric", "count", "version"],
+    )  # fmt: skip
+    since, until = START + timedelta(hours=1), START + timedelta(hours=4)
+    rows = ask(
+        clickhouse, "dropoff_between", since=day(since), until=day(until),
+        window_size=3600, dimension="all", value="",
+    )  # fmt: skip
+    expected = {}
+    for at, stage, metric, n in counts:
+        if within(at, since, until):
+            expected.setdefault((at, stage), {})[metric] = n
+    assert [(row[0].replace(tzinfo=UTC), row[3], row[4], row[5]) for row in rows] == [  # type: ignore[union-attr]
+        (at, stage, c["passed"], c["dropped_off"]) for (at, stage), c in sorted(expected.items())
+    ]
+
+
+def monday(at: datetime) -> datetime:
+    start = at - timedelta(days=at.weekday())
+    return start.replace(hour=0, minute=0, second=0, microsecond=0)
