@@ -262,3 +262,53 @@ def test_dropoff_between_reads_the_windows_starting_in_the_range(clickhouse: Cli
 def monday(at: datetime) -> datetime:
     start = at - timedelta(days=at.weekday())
     return start.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def funnel_level(times: dict[str, list[datetime]], steps: list[str], window: timedelta) -> int:
+    """How far down `steps` one customer got, in order, within `window` of a first step
+    (what windowFunnel computes): from each first step, the earliest next one each time."""
+    best = 0
+    for start in times.get(steps[0], []):
+        level, at = 1, start
+        for action in steps[1:]:
+            later = [t for t in times.get(action, []) if at < t <= start + window]
+            if not later:
+                break
+            level, at = level + 1, min(later)
+        best = max(best, level)
+    return best
+
+
+@pytest.mark.parametrize(("since", "until"), RANGES)
+@pytest.mark.parametrize("window", [timedelta(minutes=30), timedelta(days=7)])
+def test_step_funnel_counts_customers_down_the_steps_within_the_window(
+    questions: Client, outputs: Outputs, since: datetime, until: datetime, window: timedelta
+) -> None:
+    steps = ["ad_click", "add_to_cart", "order_placed"]
+    times: dict[str, dict[str, list[datetime]]] = defaultdict(lambda: defaultdict(list))
+    for placed in outputs.touchpoints:
+        t = placed.touchpoint
+        if within(t.event_time, since, until) and not t.is_bot:
+            times[placed.customer_id][t.action].append(t.event_time)
+    levels = [funnel_level(seen, steps, window) for seen in times.values()]
+    result = questions.query(
+        "SELECT step, action, customers FROM step_funnel(since = {since:String}, "
+        "until = {until:String}, steps = {steps:Array(String)}, window_seconds = {w:UInt32})",
+        parameters={
+            "since": day(since), "until": day(until), "steps": steps,
+            "w": int(window.total_seconds()),
+        },
+    )  # fmt: skip
+    assert [tuple(row) for row in result.result_rows] == [
+        (k, action, sum(level >= k for level in levels)) for k, action in enumerate(steps, 1)
+    ]
+    if (since, until) == RANGES[3]:  # everything: some customers ordered after a click
+        assert sum(level == len(steps) for level in levels) > 0
+
+
+def test_step_funnel_refuses_more_than_six_steps(questions: Client) -> None:
+    with pytest.raises(Exception, match="at most six steps"):
+        questions.query(
+            "SELECT * FROM step_funnel(since = '2026-03-01', until = '2026-04-01', "
+            "steps = ['a', 'b', 'c', 'd', 'e', 'f', 'g'], window_seconds = 60)"
+        )
