@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -312,3 +312,54 @@ def test_step_funnel_refuses_more_than_six_steps(questions: Client) -> None:
             "SELECT * FROM step_funnel(since = '2026-03-01', until = '2026-04-01', "
             "steps = ['a', 'b', 'c', 'd', 'e', 'f', 'g'], window_seconds = 60)"
         )
+
+
+@pytest.mark.parametrize(("since", "until"), RANGES)
+@pytest.mark.parametrize("grain", ["week", "day"])
+def test_lifecycle_sorts_each_period_s_customers(
+    questions: Client, outputs: Outputs, since: datetime, until: datetime, grain: str
+) -> None:
+    step = timedelta(days=7 if grain == "week" else 1)
+    active: dict[str, set[date]] = defaultdict(set)
+    for placed in outputs.touchpoints:
+        t = placed.touchpoint
+        if within(t.event_time, since, until) and not t.is_bot:
+            start = monday(t.event_time) if grain == "week" else t.event_time
+            active[placed.customer_id].add(start.date())
+    expected: Counter[tuple[date, str]] = Counter()
+    for periods in active.values():
+        ordered = sorted(periods)
+        for i, period in enumerate(ordered):
+            before = period - step in periods
+            expected[period, "new" if i == 0 else "returning" if before else "resurrecting"] += 1
+            if period + step not in periods and period + step < until.date():
+                expected[period + step, "dormant"] += 1
+    rows = ask(questions, "lifecycle", since=day(since), until=day(until), grain=grain)
+    assert {(row[0], row[1]): row[2] for row in rows} == dict(expected)
+
+
+def test_lifecycle_of_a_hand_computed_example(clickhouse: Client) -> None:
+    # Ann: weeks 0, 1 and 3; Bob: week 0 only; Cem: weeks 1 and 2 (as for retention).
+    visits = {"ann": (0, 1, 3), "bob": (0,), "cem": (1, 2)}
+    made = [
+        touchpoint("page_view", START + timedelta(weeks=week, days=1), user=user)
+        for user, weeks in visits.items()
+        for week in weeks
+    ]
+    out, _ = run(sorted(made, key=lambda t: t.event_time))
+    store(clickhouse, out)
+    rows = ask(
+        clickhouse, "lifecycle", since=day(START), until=day(START + timedelta(weeks=5)),
+        grain="week",
+    )  # fmt: skip
+    week = [(START + timedelta(weeks=n)).date() for n in range(5)]
+    assert rows == [
+        (week[0], "new", 2),
+        (week[1], "dormant", 1), (week[1], "new", 1), (week[1], "returning", 1),
+        (week[2], "dormant", 1), (week[2], "returning", 1),
+        (week[3], "dormant", 1), (week[3], "resurrecting", 1),
+        (week[4], "dormant", 1),
+    ]  # fmt: skip
+    with pytest.raises(Exception, match="grain is day or week"):
+        ask(clickhouse, "lifecycle", since=day(START), until=day(START + timedelta(weeks=5)),
+            grain="month")  # fmt: skip
