@@ -363,3 +363,26 @@ def test_lifecycle_of_a_hand_computed_example(clickhouse: Client) -> None:
     with pytest.raises(Exception, match="grain is day or week"):
         ask(clickhouse, "lifecycle", since=day(START), until=day(START + timedelta(weeks=5)),
             grain="month")  # fmt: skip
+
+
+@pytest.mark.parametrize(("since", "until"), RANGES)
+def test_paths_to_conversion_lead_to_each_first_purchase_of_the_range(
+    questions: Client, outputs: Outputs, since: datetime, until: datetime
+) -> None:
+    walked: dict[str, list[SessionRecord]] = defaultdict(list)
+    for session in latest_sessions(outputs.sessions).values():
+        if session.status != "provisional":
+            walked[session.customer_id].append(session)
+    paths: Counter[str] = Counter()
+    for sessions in walked.values():
+        ordered = sorted(sessions, key=lambda s: (s.started_at, s.session_id))
+        first = next((i for i, s in enumerate(ordered) if s.converted), None)
+        if first is None or not within(ordered[first].started_at, since, until):
+            continue
+        channels = [str(s.entry_channel) for s in ordered[: first + 1]]
+        folded = [c for i, c in enumerate(channels) if i == 0 or c != channels[i - 1]]
+        paths[" > ".join(folded[-12:])] += 1
+    rows = ask(questions, "paths_to_conversion", since=day(since), until=day(until))
+    assert dict(rows) == dict(paths)  # type: ignore[arg-type]
+    if (since, until) == RANGES[3]:
+        assert sum(paths.values()) > 0  # some customers bought
