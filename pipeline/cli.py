@@ -7,7 +7,7 @@ Usage:
     journeys kafka start|stop|status  a local broker in the background
     journeys migrate                  apply ClickHouse migrations
     journeys settings                 every environment variable and its current value
-    journeys query "SQL"              read-only SQL for analysts (table, csv or json)
+    journeys query "SQL" [-p N=V]     read-only SQL for analysts (table, csv or json)
     journeys replay FILE... -m MAP    replay exported files (CSV, JSON Lines, Parquet)
     journeys bench [--quick]          throughput, latency, memory, scaling beside baselines
     journeys alerts test              a sample alert through the configured webhook
