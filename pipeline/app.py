@@ -30,7 +30,7 @@ from pipeline.journeys.stages import StageModel
 from pipeline.metrics.agents import register_metrics_agents
 from pipeline.metrics.dropoff import DetectorConfig
 from pipeline.metrics.webhook import AlertLinks, WebhookSender
-from pipeline.settings import Settings
+from pipeline.settings import EmbeddedClickHouse, Settings
 from pipeline.shutdown import StopBoundedApp
 from pipeline.sink import rows
 from pipeline.sink.agents import RowsOf, one_row, register_sink
@@ -39,7 +39,12 @@ from pipeline.sink.forget import RowEraser
 from pipeline.summary import Summary, SummaryDisplay, collect, render, render_health
 from pipeline.telemetry import Telemetry
 from pipeline.topics import TopicNames
-from pipeline.web import register_health_views, register_metrics_view, register_query_view
+from pipeline.web import (
+    register_clickhouse_http,
+    register_health_views,
+    register_metrics_view,
+    register_query_view,
+)
 from schemas.outputs import DropoffAlert
 
 log = logging.getLogger(__name__)
@@ -206,6 +211,10 @@ def create_app(
     )
 
     register_query_view(app, queries)
+    if isinstance(settings.clickhouse.target, EmbeddedClickHouse):
+        # No server for BI tools to reach: the worker answers for it. (With a server,
+        # tools connect to it, as its analyst user.)
+        register_clickhouse_http(app, queries)
     if summary_every:
         smallest = int(min(settings.windows.sizes).total_seconds())
         _print_summaries(

@@ -11,6 +11,8 @@ analysts (`journeys query`) and tests read through here:
                     its lag is bounded; 503 with the reasons otherwise (e.g. while
                     ClickHouse refuses writes); see pipeline.health
     GET /metrics    Prometheus metrics (pipeline.telemetry, docs/operations.md)
+    GET|POST /clickhouse   ClickHouse's HTTP interface, read-only, for BI tools, with the
+                    embedded engine only (pipeline.clickhouse_http)
 
 Queries run with ClickHouse's `readonly=1`, each on a connection of its own, so this
 endpoint can never change data, and a refused query cannot affect the pipeline's writes.
@@ -28,6 +30,7 @@ import faust
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from faust.web import Request, Response, View
 
+from pipeline import clickhouse_http
 from pipeline.clickhouse.client import ReadOnlyQueries
 from pipeline.health import Readiness
 from pipeline.query import to_json
@@ -68,6 +71,25 @@ def run_read_only(
         "types": [column_type.name for column_type in result.column_types],
         "rows": [list(row) for row in result.result_rows],
     }
+
+
+def register_clickhouse_http(app: faust.App, queries: ReadOnlyQueries) -> None:
+    """Serve ClickHouse's HTTP interface, read-only, at /clickhouse (BI tools' HTTP path)."""
+
+    @app.page("/clickhouse")
+    class ClickHouseHttp(View):
+        async def get(self, request: Request) -> Response:
+            return await self._answer(request)
+
+        async def post(self, request: Request) -> Response:
+            return await self._answer(request)
+
+        async def _answer(self, request: Request) -> Response:
+            body = await request.read()
+            got = await asyncio.to_thread(
+                clickhouse_http.answer, queries, dict(request.query), body
+            )
+            return self.bytes(got.body, status=got.status, headers=got.headers)
 
 
 def register_query_view(app: faust.App, queries: ReadOnlyQueries) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -19,6 +19,8 @@ from clickhouse_connect.driver.query import QueryResult
 
 from pipeline.errors import ClickHouseError
 from pipeline.settings import ClickHouseServer, ClickHouseTarget, EmbeddedClickHouse
+
+T = TypeVar("T")
 
 #: Settings that make a query read-only on either kind of ClickHouse.
 READ_ONLY: dict[str, Any] = {"readonly": 1}
@@ -44,13 +46,27 @@ class ReadOnlyQueries:
     def query(self, sql: str, parameters: Mapping[str, str] | None = None) -> QueryResult:
         """`sql`'s result, with `parameters` for its `{name:Type}` placeholders;
         clickhouse-connect's error if ClickHouse refuses it."""
+        return self._run(
+            lambda client: client.query(
+                sql, parameters=dict(parameters) if parameters else None, settings=READ_ONLY
+            )
+        )
+
+    def raw(self, sql: str, parameters: Mapping[str, str], fmt: str | None) -> bytes:
+        """`sql`'s result as ClickHouse writes it in format `fmt` (None: the statement's
+        own FORMAT clause)."""
+        return self._run(
+            lambda client: client.raw_query(
+                sql, parameters=dict(parameters) or None, settings=READ_ONLY, fmt=fmt
+            )
+        )
+
+    def _run(self, call: Callable[[Client], T]) -> T:
         with self.lock:
             if self._client is None:
                 self._client = connect(self.target, create_database=False)
             try:
-                return self._client.query(
-                    sql, parameters=dict(parameters) if parameters else None, settings=READ_ONLY
-                )
+                return call(self._client)
             except BaseException:
                 client, self._client = self._client, None
                 client.close()
