@@ -11,9 +11,11 @@ that a callback blocked then is still abandoned as before; without, it is Faust'
 The barrier: when pipeline.faust_recovery seeks a partition back to offset X, a batch
 this loop fetched before the seek may still be going through, with records after X.
 Faust's loop would take them, note the offsets between X and them as a gap (done, for
-its commits) and move the partition's read offset past X, so that the records read
-again from X are skipped as already read: lost, and the commit stuck at X. Until offset
-X comes again, records of such a partition are left alone here (`reseek_from`).
+its commits) and move the partition's read offset past X (also over the seek's own
+setting, when the seek ran while a record's callback was pending), so that the records
+read again from X are skipped as already read: lost, and the commit stuck at X. Here,
+until offset X comes again, records of such a partition are left alone, and when it
+comes, the read offset is set to X whatever a batch left there (`reseek_from`).
 Everything else is Faust 0.15.3's loop as it stands (faust/transport/consumer.py).
 
     install_drain(fast=True)     # before the worker starts; JOURNEYS_WORKER_FAST_DRAIN
@@ -40,18 +42,6 @@ def reseek_from(consumer: Any) -> dict[Any, int]:
         barrier = {}
         setattr(consumer, RESEEK_ATTRIBUTE, barrier)
     return barrier
-
-
-def stale(barrier: dict[Any, int], tp: Any, offset: int) -> bool:
-    """Whether the record at `offset` of `tp` was fetched before `tp` was sought back (it
-    comes again after the sought offset); the sought record itself lifts the barrier."""
-    sought = barrier.get(tp)
-    if sought is None:
-        return False
-    if offset == sought:
-        del barrier[tp]
-        return False
-    return True
 
 
 async def _drain_messages(  # noqa: PLR0912, PLR0915  # Faust's loop, kept as it is upstream
@@ -85,8 +75,11 @@ async def _drain_messages(  # noqa: PLR0912, PLR0915  # Faust's loop, kept as it
                         await sleep(0)
                         num_since_yield = 0
                     offset = message.offset
-                    if barrier and stale(barrier, tp, offset):
-                        continue
+                    if barrier and tp in barrier:
+                        if offset != barrier[tp]:
+                            continue  # fetched before the seek back: comes again
+                        del barrier[tp]
+                        set_read_offset(tp, offset)  # over what a batch left there
                     r_offset = get_read_offset(tp)
                     if r_offset is None or offset >= r_offset:
                         gap = offset - (r_offset or 0)
