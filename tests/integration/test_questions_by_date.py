@@ -4,15 +4,19 @@ range, worked out here in Python over the same touchpoints, sessions and transit
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from pipeline.clickhouse.client import connect, quote_identifier
 from pipeline.journeys.engine import Outputs
+from pipeline.settings import ClickHouseTarget
 from schemas.outputs import SessionRecord
 from tests.factories import run, touchpoint
 from tests.integration.test_analyst_views import store
@@ -57,10 +61,15 @@ def outputs() -> Outputs:
     return synthetic_outputs()
 
 
-@pytest.fixture
-def questions(clickhouse: Client, outputs: Outputs) -> Client:
-    store(clickhouse, outputs)
-    return clickhouse
+@pytest.fixture(scope="module")
+def questions(clickhouse_target: ClickHouseTarget, outputs: Outputs) -> Iterator[Client]:
+    """One database with the synthetic outputs for the module's tests (they only read)."""
+    target = dataclasses.replace(clickhouse_target, database=f"test_q{uuid.uuid4().hex[:10]}")
+    client = connect(target)
+    store(client, outputs)
+    yield client
+    client.command(f"DROP DATABASE IF EXISTS {quote_identifier(target.database)}")
+    client.close()
 
 
 def ask(client: Client, view: str, **params: object) -> list[tuple[object, ...]]:
