@@ -4,8 +4,10 @@ range, worked out here in Python over the same touchpoints, sessions and transit
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
+import threading
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -17,7 +19,10 @@ from clickhouse_connect.driver.client import Client
 from pipeline.clickhouse.client import connect, quote_identifier
 from pipeline.journeys.engine import Outputs
 from pipeline.settings import ClickHouseTarget
-from schemas.outputs import SessionRecord
+from pipeline.sink.batching import SourcedRow
+from pipeline.sink.clickhouse import TableWriter
+from pipeline.sink.rows import ALERT_COLUMNS, alert_row
+from schemas.outputs import DropoffAlert, SessionRecord
 from tests.factories import run, touchpoint
 from tests.integration.test_analyst_views import store
 
@@ -395,3 +400,118 @@ def test_paths_to_conversion_lead_to_each_first_purchase_of_the_range(
     assert dict(rows) == dict(paths)  # type: ignore[arg-type]
     if (since, until) == RANGES[3]:
         assert sum(paths.values()) > 0  # some customers bought
+
+
+# The journey map's views (schemas/clickhouse/0013, the worker's page /map/).
+
+
+@pytest.mark.parametrize(("since", "until"), RANGES)
+@pytest.mark.parametrize("campaign", ["", "spring"])
+def test_stage_flows_count_customers_between_each_pair_of_stages(
+    questions: Client, outputs: Outputs, since: datetime, until: datetime, campaign: str
+) -> None:
+    moved: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for t in outputs.transitions:
+        if within(t.event_time, since, until) and campaign in ("", t.campaign):
+            source = "(first touch)" if t.kind == "entered" else str(t.from_stage)
+            target = "(dropped off)" if t.kind == "dropped_off" else t.to_stage
+            moved[source, target].add(t.customer_id)
+    rows = ask(
+        questions, "stage_flows_between", since=day(since), until=day(until),
+        channel="", campaign=campaign, segment="",
+    )  # fmt: skip
+    assert {(row[0], row[1]): row[2] for row in rows} == {
+        pair: len(customers) for pair, customers in moved.items()
+    }
+    if (since, until) == RANGES[3]:
+        assert {"(first touch)", "(dropped off)"} <= {part for pair in moved for part in pair}
+
+
+@pytest.mark.parametrize(("since", "until"), RANGES)
+@pytest.mark.parametrize("campaign", ["", "summer"])
+def test_stage_dropoff_counts_the_sessions_that_ended_in_the_range(
+    questions: Client, outputs: Outputs, since: datetime, until: datetime, campaign: str
+) -> None:
+    passed: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
+    for s in latest_sessions(outputs.sessions).values():
+        if (
+            s.status == "closed"
+            and within(s.ended_at, since, until)
+            and campaign in ("", s.entry_campaign)
+        ):
+            passed.update(s.passed)
+            if s.dropped_off_at is not None:
+                dropped[s.dropped_off_at] += 1
+    rows = ask(
+        questions, "stage_dropoff_between", since=day(since), until=day(until),
+        channel="", campaign=campaign, segment="",
+    )  # fmt: skip
+    stages = ["awareness", "consideration", "decision", "retention", "advocacy"]
+    assert [row[1:4] for row in rows] == [
+        (stage, passed[stage], dropped[stage]) for stage in stages
+    ]
+    for _, _stage, n_passed, n_dropped, rate in rows:
+        assert rate == (
+            round(n_dropped / (n_passed + n_dropped), 4) if n_passed or n_dropped else None
+        )  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(("since", "until"), RANGES)
+def test_dimension_values_offer_the_ranges_channels_and_campaigns(
+    questions: Client, outputs: Outputs, since: datetime, until: datetime
+) -> None:
+    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for t in outputs.transitions:
+        if within(t.event_time, since, until):
+            for dimension, value in (
+                ("channel", t.channel), ("campaign", t.campaign), ("segment", t.segment)
+            ):  # fmt: skip
+                if value:
+                    seen[dimension, str(value)].add(t.customer_id)
+    rows = ask(questions, "dimension_values_between", since=day(since), until=day(until))
+    assert {(row[0], row[1]): row[2] for row in rows} == {
+        key: len(customers) for key, customers in seen.items()
+    }
+
+
+def test_alerts_between_lists_the_episodes_firing_in_the_range(clickhouse: Client) -> None:
+    store(clickhouse, Outputs())
+    day_ = timedelta(days=1)
+    # (alert, stage, status, window): one episode fired on day 3 and resolved by the window
+    # ending on day 8, another fired on day 20 and still fires.
+    made = [
+        ("a1", "decision", "firing", 3), ("a1", "decision", "resolved", 7),
+        ("a2", "consideration", "firing", 20),
+    ]  # fmt: skip
+    rows = []
+    for alert_id, stage, status, n in made:
+        alert = DropoffAlert(
+            alert_id=alert_id, status=status, stage=stage, next_stage=None,
+            window_size_seconds=86400, window_start=START + n * day_,
+            window_end=START + (n + 1) * day_, episode_started_at=START + 3 * day_,
+            observed_rate=0.6, baseline_rate=0.2, sessions=40, dropped=24, z_score=4.0,
+            p_value=0.0001, severity="critical", contributors=[],
+        )  # fmt: skip
+        rows.append(SourcedRow("fixture.alerts", 0, len(rows), alert_row(alert)))
+    asyncio.run(TableWriter(clickhouse, "alerts", ALERT_COLUMNS, threading.Lock()).write(rows))
+    cases = {  # range in days -> the episodes firing at some time in it
+        (0, 3): [],
+        (0, 4): ["a1"],
+        (8, 20): [],
+        (7, 9): ["a1"],
+        (8, 21): ["a2"],
+        (0, 60): ["a1", "a2"],
+    }
+    for (first, last), expected in cases.items():
+        answer = ask(
+            clickhouse, "alerts_between", since=day(START + first * day_),
+            until=day(START + last * day_),
+        )  # fmt: skip
+        assert [row[0] for row in answer] == expected, (first, last)
+    [a1, a2] = ask(clickhouse, "alerts_between", since=day(START), until=day(START + 60 * day_))
+    assert (a1[4].replace(tzinfo=UTC), a1[5].replace(tzinfo=UTC)) == (  # type: ignore[union-attr]
+        START + 3 * day_,
+        START + 8 * day_,
+    )
+    assert a2[5] is None and a2[6] == "critical"
