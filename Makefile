@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install constraints tools up test test-fast lint typecheck check schemas bench bench-quick kafka-start kafka-stop kafka-status clean
+.PHONY: help install constraints tools browser up test test-fast lint typecheck check schemas bench bench-quick kafka-start kafka-stop kafka-status clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -27,19 +27,25 @@ constraints: $(STAMP) ## rewrite constraints.txt from the installed versions
 	   echo "# Regenerate after changing dependencies: make constraints (from a fresh make install)."; \
 	   $(BIN)/pip freeze --exclude-editable | grep -v '^journeys=='; } > constraints.txt
 
+# $(call apt_install,COMMAND:PACKAGE ...): apt-get install each PACKAGE whose COMMAND is missing.
+define apt_install
+missing=""; \
+for pair in $(1); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+if [ -n "$$missing" ]; then \
+  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+    echo "installing:$$missing"; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+  else \
+    echo "please install:$$missing"; exit 1; \
+  fi; \
+fi
+endef
+
 tools: ## install Java 17+, Maven and docker-compose from apt where missing
-	@missing=""; \
-	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
-	command -v mvn >/dev/null || missing="$$missing maven"; \
-	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
-	if [ -n "$$missing" ]; then \
-	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else \
-	    echo "please install:$$missing (or point KAFKA_BOOTSTRAP_SERVERS at a broker)"; exit 1; \
-	  fi; \
-	fi
+	@$(call apt_install,java:openjdk-17-jre-headless mvn:maven docker-compose:docker-compose)
+
+browser: ## install Debian's chromium and chromedriver where missing (the journey map's browser test)
+	@$(call apt_install,chromium:chromium chromedriver:chromium-driver)
 
 up: install tools ## the pipeline with demo traffic on the local stack (real Kafka + embedded ClickHouse)
 	$(BIN)/journeys up --demo
@@ -53,7 +59,7 @@ typecheck: install ## mypy --strict
 
 check: lint typecheck ## lint and typecheck
 
-test: install tools check ## everything: lint, types, unit, agent, integration and end-to-end tests
+test: install tools browser check ## everything: lint, types, unit, agent, integration and end-to-end tests
 	$(BIN)/pytest -v
 
 test-fast: install ## unit tests only

@@ -42,6 +42,7 @@ from pipeline.topics import TopicNames
 from pipeline.web import (
     register_clickhouse_http,
     register_health_views,
+    register_journey_map,
     register_metrics_view,
     register_query_view,
 )
@@ -211,6 +212,7 @@ def create_app(
     )
 
     register_query_view(app, queries)
+    register_journey_map(app, queries)
     if isinstance(settings.clickhouse.target, EmbeddedClickHouse):
         # No server for BI tools to reach: the worker answers for it. (With a server,
         # tools connect to it, as its analyst user.)
@@ -224,6 +226,7 @@ def create_app(
             stages=stage_model.stages,
             window_size=smallest,
             health=health,
+            map_url=f"{settings.worker.web_url}/map/",
         )
     return app
 
@@ -236,6 +239,7 @@ def _print_summaries(
     stages: Sequence[str],
     window_size: int,
     health: Callable[[], Readiness],
+    map_url: str,
 ) -> None:
     """Print what ClickHouse holds, and whether the worker keeps up, every `every`
     seconds (see pipeline.summary)."""
@@ -256,6 +260,6 @@ def _print_summaries(
             display.show(render_health(health()))
             return
         last[:] = [summary]
-        display.show(render(summary, stages, health()))
+        display.show(render(summary, stages, health(), map_url))
 
     app.timer(interval=every)(print_summary)

@@ -148,9 +148,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _announce(settings: Settings) -> None:
-    web = f"http://{settings.worker.web_host}:{settings.worker.web_port}"
+    web = settings.worker.web_url
     out.print(f"ClickHouse: {settings.clickhouse.target.describe()}")
     out.print(f"Worker web endpoint: {web} (queries: POST {web}/query/)")
+    out.print(f"Journey map: {web}/map/")
     out.print('Ask it: journeys query "SELECT * FROM funnel_by_stage" (docs/analysts.md)')
 
 

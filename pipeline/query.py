@@ -68,7 +68,7 @@ def run_query(settings: Settings, sql: str, parameters: Mapping[str, str] | None
     ReadOnlyQueryError if it tries to write."""
     target = settings.clickhouse.target
     if isinstance(target, EmbeddedClickHouse):
-        url = f"http://{settings.worker.web_host}:{settings.worker.web_port}/query/"
+        url = f"{settings.worker.web_url}/query/"
         answer = _via_worker(url, sql, parameters or {})
         if answer is not None:
             return answer

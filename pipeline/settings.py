@@ -264,6 +264,12 @@ class WorkerSettings(BaseSettings):
         "restart, and is ended by force at the end.",
     )
 
+    @property
+    def web_url(self) -> str:
+        """The worker's web server as this machine reaches it (a wildcard bind: loopback)."""
+        host = "127.0.0.1" if self.web_host in ("0.0.0.0", "::", "") else self.web_host
+        return f"http://{host}:{self.web_port}"
+
 
 class SessionSettings(BaseSettings):
     """Sessionizing in event time. Environment prefix: `JOURNEYS_SESSIONS_`."""

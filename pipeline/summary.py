@@ -111,9 +111,13 @@ def collect(
 
 
 def render(
-    summary: Summary, stages: Sequence[str], health: Readiness | None = None
+    summary: Summary,
+    stages: Sequence[str],
+    health: Readiness | None = None,
+    map_url: str | None = None,
 ) -> RenderableType:
-    """A compact block: totals, a stage table, alerts, and the worker's health."""
+    """A compact block: totals, a stage table, alerts, the worker's health and where its
+    journey map is."""
     pace = f"{summary.per_second:,.0f}/s" if summary.per_second is not None else "-"
     head = Text.assemble(
         ("journeys ", "bold"),
@@ -146,6 +150,8 @@ def render(
     parts: list[RenderableType] = [head, table, alerts]
     if health is not None:
         parts.append(render_health(health))
+    if map_url is not None:
+        parts.append(Text(f"journey map: {map_url}"))
     return Group(*parts)
 
 

@@ -13,6 +13,8 @@ analysts (`journeys query`) and tests read through here:
     GET /metrics    Prometheus metrics (pipeline.telemetry, docs/operations.md)
     GET|POST /clickhouse   ClickHouse's HTTP interface, read-only, for BI tools, with the
                     embedded engine only (pipeline.clickhouse_http)
+    GET /map/       the journey map page (pipeline.journey_map); its data at
+                    /map/data?from=2026-03-02&to=2026-03-29&channel=email
 
 Queries run with ClickHouse's `readonly=1`, each on a connection of its own, so this
 endpoint can never change data, and a refused query cannot affect the pipeline's writes.
@@ -24,6 +26,8 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
 
 import faust
@@ -33,6 +37,7 @@ from faust.web import Request, Response, View
 from pipeline import clickhouse_http
 from pipeline.clickhouse.client import ReadOnlyQueries
 from pipeline.health import Readiness
+from pipeline.journey_map.data import MapFilters, answer
 from pipeline.query import to_json
 from pipeline.telemetry import CONTENT_TYPE, Telemetry
 
@@ -109,21 +114,63 @@ def register_query_view(app: faust.App, queries: ReadOnlyQueries) -> None:
                 ):
                     raise TypeError("params must map names to strings")
             except (ValueError, KeyError, TypeError) as error:
-                return self._error(
+                return self.error(
                     400, f'send JSON {{"sql": "SELECT ...", "params": {{...}}}}: {error}'
                 )
             try:
                 answer = await asyncio.to_thread(run_read_only, queries, sql, params)
             except DriverError as error:
-                return self._error(400, str(error))
+                return self.error(400, str(error))
             return self.bytes(
                 json.dumps(answer, default=to_json).encode(),
                 content_type="application/json",
             )
 
-        def _error(self, status: int, message: str) -> Response:
+
+#: The journey map's files and their types (nothing else under /map/assets/ is served).
+MAP_ASSETS = {
+    "index.html": "text/html; charset=utf-8",
+    "map.js": "text/javascript; charset=utf-8",
+    "map.css": "text/css; charset=utf-8",
+}
+
+
+def register_journey_map(app: faust.App, queries: ReadOnlyQueries) -> None:
+    """Serve the journey map at /map/, its assets and its data (read-only queries)."""
+    assets = resources.files("pipeline.journey_map") / "assets"
+
+    def asset(view: View, name: str) -> Response:
+        if name not in MAP_ASSETS:
+            return view.error(404, f"no such file: {name}")
+        headers = {"Content-Type": MAP_ASSETS[name], "Cache-Control": "no-cache"}
+        return view.bytes((assets / name).read_bytes(), headers=headers)
+
+    @app.page("/map")
+    class MapHome(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(b"", status=302, headers={"Location": "map/"})
+
+    @app.page("/map/")
+    class MapPage(View):
+        async def get(self, request: Request) -> Response:
+            return asset(self, "index.html")
+
+    @app.page("/map/assets/{name}")
+    class MapAsset(View):
+        async def get(self, request: Request, name: str) -> Response:
+            return asset(self, name)
+
+    @app.page("/map/data")
+    class MapData(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                filters = MapFilters.parse(dict(request.query))
+            except ValueError as error:
+                return self.error(400, str(error))
+            try:
+                body = await asyncio.to_thread(answer, queries.query, filters, datetime.now(UTC))
+            except DriverError as error:
+                return self.error(503, str(error))
             return self.bytes(
-                json.dumps({"error": message}).encode(),
-                content_type="application/json",
-                status=status,
+                json.dumps(body, default=to_json).encode(), content_type="application/json"
             )

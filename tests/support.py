@@ -103,15 +103,15 @@ class WorkerProcess:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
 
-    def query(self, sql: str) -> list[dict[str, Any]]:
-        """Rows of a read-only query: through the worker's /query/ endpoint, or once
-        `stop()` or `kill()` ended it, through `journeys query` (its store opened directly,
-        as a user would)."""
+    def query(self, sql: str, params: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Rows of a read-only query (`params` bind its `{name:Type}` placeholders):
+        through the worker's /query/ endpoint, or once `stop()` or `kill()` ended it,
+        through `journeys query` (its store opened directly, as a user would)."""
         if self.stopped:
-            return self._query_stopped(sql)
+            return self._query_stopped(sql, params or {})
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.web_port}/query/",
-            data=json.dumps({"sql": sql}).encode(),
+            data=json.dumps({"sql": sql, "params": dict(params or {})}).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )
@@ -119,9 +119,10 @@ class WorkerProcess:
             answer = json.loads(response.read())
         return [dict(zip(answer["columns"], row, strict=True)) for row in answer["rows"]]
 
-    def _query_stopped(self, sql: str) -> list[dict[str, Any]]:
+    def _query_stopped(self, sql: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        bound = [part for name, value in params.items() for part in ("-p", f"{name}={value}")]
         run = subprocess.run(
-            [sys.executable, "-m", "pipeline", "query", sql, "--format", "json"],
+            [sys.executable, "-m", "pipeline", "query", sql, "--format", "json", *bound],
             env=self.env,
             cwd=REPO,
             stdin=subprocess.DEVNULL,

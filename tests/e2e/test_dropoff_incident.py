@@ -1,13 +1,15 @@
 """A month of generated traffic with a two-day checkout incident, sent as one backlog
 through the real pipeline: the counts show it, and it raises exactly one alert episode, on time,
 resolved after it ends, with no alert on the normal days; the webhook receives both, the
-worker's metrics count them, and the analyst dashboard's panels show it."""
+worker's metrics count them, the analyst dashboard's panels show it, and so does the journey
+map in a browser, number for number."""
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,7 @@ from pipeline.generator.incidents import Incident
 from pipeline.generator.output import KafkaOutput, send
 from pipeline.generator.traffic import Traffic, TrafficConfig
 from pipeline.topics import TopicNames
+from tests.browser import check_journey_map
 from tests.dashboards import runnable, targets
 from tests.support import WebhookReceiver, WorkerProcess, metrics, wait_until
 
@@ -46,10 +49,13 @@ FROM alerts FINAL ORDER BY window_start, status
 
 
 def test_a_checkout_incident_raises_one_episode_and_nothing_else(
-    worker_factory: Callable[..., WorkerProcess], kafka_bootstrap: str, unique: str
+    worker_factory: Callable[..., WorkerProcess],
+    kafka_bootstrap: str,
+    unique: str,
+    tmp_path: Path,
 ) -> None:
     with WebhookReceiver() as receiver:
-        _raise_and_check_the_episode(worker_factory, kafka_bootstrap, unique, receiver)
+        _raise_and_check_the_episode(worker_factory, kafka_bootstrap, unique, receiver, tmp_path)
 
 
 def _raise_and_check_the_episode(
@@ -57,6 +63,7 @@ def _raise_and_check_the_episode(
     kafka_bootstrap: str,
     unique: str,
     receiver: WebhookReceiver,
+    tmp_path: Path,
 ) -> None:
     config = TrafficConfig(
         start=START,
@@ -125,6 +132,12 @@ def _raise_and_check_the_episode(
     stages = [row["stage"] for row in worker.query("SELECT stage FROM stage_model FINAL")]
     for name, panel, target in targets("grafana-clickhouse-datasource"):
         assert worker.query(runnable(target["rawSql"], stages)), f"{name}: {panel['title']}"
+    # The journey map shows the month's funnel, flows and the episode, each number its
+    # view's answer, before and after a filter changes (tests/browser.py).
+    screenshot = tmp_path / "journey-map.png"
+    shown = check_journey_map(worker, screenshot)
+    assert [row["alert_id"] for row in shown["alerts"]] == [fired["alert_id"]]
+    print(f"journey map screenshot: {screenshot}")
 
 
 def _utc(value: object) -> datetime:
