@@ -5,12 +5,14 @@ process behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -76,6 +78,9 @@ def test_make_up_runs_the_demo_survives_a_refused_drop_and_ctrl_c_stops_everythi
         kafka_port = int(re.search(r"Kafka is up at 127\.0\.0\.1:(\d+)", output)[1])  # type: ignore[index]
         assert port_open(kafka_port)
         wait_until(lambda: "journeys touchpoints" in log_path.read_text(), 30, "a live summary")
+        page = re.search(r"^journey map: (http://\S+)$", log_path.read_text(), re.MULTILINE)
+        assert page, "the live summary prints the journey map's address"
+        check_map_is_served(page[1])
         drop = subprocess.run(
             [sys.executable, "-m", "pipeline", "query", "DROP TABLE touchpoints"],
             env=env,
@@ -112,6 +117,23 @@ def test_make_up_runs_the_demo_survives_a_refused_drop_and_ctrl_c_stops_everythi
     survivors = [pid for pid in family if psutil.pid_exists(pid) and not _zombie(pid)]
     assert survivors == [], [psutil.Process(pid).cmdline() for pid in survivors]
     assert len(family) >= 3, "make's children: journeys up, the broker, the generator"
+
+
+def check_map_is_served(url: str) -> None:
+    """The page, its script and its data answer at `url` (the browser test, in
+    test_dropoff_incident, checks what it shows)."""
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert "<title>Journeys · journey map</title>" in response.read().decode()
+    with urllib.request.urlopen(url + "assets/map.js", timeout=30) as response:
+        assert response.headers["Content-Type"].startswith("text/javascript")
+    with urllib.request.urlopen(url + "data", timeout=60) as response:
+        data = json.loads(response.read())
+    assert [row["stage"] for row in data["funnel"]][:3] == [
+        "awareness",
+        "consideration",
+        "decision",
+    ]
+    assert data["funnel"][0]["customers"] > 0, data["funnel"]
 
 
 def touchpoints(reader: WorkerProcess) -> int:
