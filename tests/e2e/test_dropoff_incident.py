@@ -2,7 +2,8 @@
 through the real pipeline: the counts show it, and it raises exactly one alert episode, on time,
 resolved after it ends, with no alert on the normal days; the webhook receives both, the
 worker's metrics count them, the analyst dashboard's panels show it, and so does the journey
-map in a browser, number for number."""
+map in a browser, number for number. The generated month is the demo's kind of traffic:
+every view docs/analysts.md documents has something to say about it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pipeline.generator.traffic import Traffic, TrafficConfig
 from pipeline.topics import TopicNames
 from tests.browser import check_journey_map
 from tests.dashboards import runnable, targets
+from tests.documented_views import documented_views, view_query
 from tests.support import WebhookReceiver, WorkerProcess, metrics, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -138,6 +140,36 @@ def _raise_and_check_the_episode(
     shown = check_journey_map(worker, screenshot)
     assert [row["alert_id"] for row in shown["alerts"]] == [fired["alert_id"]]
     print(f"journey map screenshot: {screenshot}")
+    assert all(row["customers"] > 0 for row in shown["funnel"]), "every stage is reached"
+    _every_documented_view_has_answers(worker)
+
+
+def _every_documented_view_has_answers(worker: WorkerProcess) -> None:
+    """Each view of docs/analysts.md answers rows, with a figure above zero where it has
+    figures, and every channel with a click-through has clicks (email opens and clicks
+    included)."""
+    [someone] = worker.query("SELECT customer_id FROM v_journeys ORDER BY customer_id LIMIT 1")
+    until = (START + timedelta(days=DAYS)).date()
+    for name, parameters in documented_views().items():
+        sql = view_query(name, parameters, START.date(), until, someone["customer_id"])
+        rows = worker.query(sql)
+        figures = [
+            v
+            for row in rows
+            for v in row.values()
+            if type(v) in (int, float)  # not bools
+        ]
+        assert rows and (not figures or max(figures) > 0), f"{name} has nothing to say: {sql}"
+    clicks = {row["channel"]: row["clicks"] for row in worker.query(
+        "SELECT channel, sum(clicks) AS clicks FROM click_through GROUP BY channel"
+    )}  # fmt: skip
+    assert set(clicks) == {"ads", "email", "sms", "push", "popup"}, clicks
+    assert all(n > 0 for n in clicks.values()), clicks
+    [opens] = worker.query(
+        "SELECT countIf(action = 'email_opened') AS opens, countIf(action = 'email_clicked') "
+        "AS clicks FROM v_touchpoints"
+    )
+    assert opens["opens"] > opens["clicks"] > 0, opens
 
 
 def _utc(value: object) -> datetime:
