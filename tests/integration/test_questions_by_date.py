@@ -77,10 +77,33 @@ def questions(clickhouse_target: ClickHouseTarget, outputs: Outputs) -> Iterator
     client.close()
 
 
+#: The questions that pick customers by how they came (0013, 0014), and what else each
+#: takes besides the range and the dimensions.
+FILTERED_QUESTIONS: dict[str, dict[str, object]] = {
+    "stage_funnel_between": {},
+    "stage_flows_between": {},
+    "stage_dropoff_between": {},
+    "time_to_convert_between": {},
+    "top_paths_between": {},
+    "paths_after_dropoff": {"stage": "decision"},
+    "weekly_retention": {},
+    "step_funnel": {"steps": ["ad_click", "add_to_cart", "order_placed"], "window_seconds": 604800},
+    "lifecycle": {"grain": "week"},
+    "paths_to_conversion": {},
+}
+
+
 def ask(client: Client, view: str, **params: object) -> list[tuple[object, ...]]:
-    arguments = ", ".join(f"{name} = {{{name}:String}}" for name in params)
+    """The view's rows; the dimensions of a filtered question default to '' (all)."""
+    if view in FILTERED_QUESTIONS:
+        params = {"channel": "", "campaign": "", "segment": "", **params}
+    arguments = ", ".join(
+        f"{name} = {{{name}:{'Array(String)' if isinstance(value, list) else 'String'}}}"
+        for name, value in params.items()
+    )
     result = client.query(
-        f"SELECT * FROM {view}({arguments})", parameters={k: str(v) for k, v in params.items()}
+        f"SELECT * FROM {view}({arguments})",
+        parameters={k: v if isinstance(v, list) else str(v) for k, v in params.items()},
     )
     return [tuple(row) for row in result.result_rows]
 
@@ -333,7 +356,8 @@ def test_step_funnel_counts_customers_down_the_steps_within_the_window(
     levels = [funnel_level(seen, steps, window) for seen in times.values()]
     result = questions.query(
         "SELECT step, action, customers FROM step_funnel(since = {since:String}, "
-        "until = {until:String}, steps = {steps:Array(String)}, window_seconds = {w:UInt32})",
+        "until = {until:String}, steps = {steps:Array(String)}, window_seconds = {w:UInt32}, "
+        "channel = '', campaign = '', segment = '')",
         parameters={
             "since": day(since), "until": day(until), "steps": steps,
             "w": int(window.total_seconds()),
@@ -350,6 +374,7 @@ def test_step_funnel_refuses_more_than_six_steps(questions: Client) -> None:
     with pytest.raises(Exception, match="at most six steps"):
         questions.query(
             "SELECT * FROM step_funnel(since = '2026-03-01', until = '2026-04-01', "
+            "channel = '', campaign = '', segment = '', "
             "steps = ['a', 'b', 'c', 'd', 'e', 'f', 'g'], window_seconds = 60)"
         )
 
@@ -565,3 +590,35 @@ def test_customer_acquisition_is_the_first_session_s_even_without_a_campaign(
     }  # fmt: skip
     # The synthetic month has customers of each campaign and of none.
     assert 0 < len(acquired(outputs, campaign="spring")) < len(acquisition(outputs))
+
+
+@pytest.fixture(scope="module")
+def spring_only(clickhouse_target: ClickHouseTarget, outputs: Outputs) -> Iterator[Client]:
+    """A database with the outputs of the customers acquired through the spring campaign
+    and of no one else."""
+    chosen = acquired(outputs, campaign="spring")
+    theirs = Outputs(
+        touchpoints=[t for t in outputs.touchpoints if t.customer_id in chosen],
+        sessions=[s for s in outputs.sessions if s.customer_id in chosen],
+        transitions=[t for t in outputs.transitions if t.customer_id in chosen],
+        journeys=[j for j in outputs.journeys if j.customer_id in chosen],
+    )
+    target = dataclasses.replace(clickhouse_target, database=f"test_s{uuid.uuid4().hex[:10]}")
+    client = connect(target)
+    store(client, theirs)
+    yield client
+    client.command(f"DROP DATABASE IF EXISTS {quote_identifier(target.database)}")
+    client.close()
+
+
+@pytest.mark.parametrize("view", sorted(FILTERED_QUESTIONS))
+def test_a_campaign_filter_answers_as_if_only_its_customers_existed(
+    questions: Client, spring_only: Client, view: str
+) -> None:
+    narrowed = False
+    for since, until in RANGES:
+        bounds = {"since": day(since), "until": day(until), **FILTERED_QUESTIONS[view]}
+        filtered = ask(questions, view, campaign="spring", **bounds)
+        assert filtered == ask(spring_only, view, **bounds), (since, until)
+        narrowed = narrowed or filtered != ask(questions, view, **bounds)
+    assert narrowed, "the filter leaves some customers out"
