@@ -1,13 +1,15 @@
 """What the worker's web server lets a caller do: read-only queries, nothing else.
 Queries that try to change data are refused through /query/, and ingestion goes on
 afterwards: a refused query cannot leave the pipeline's own ClickHouse connection
-read-only (it did: every insert then failed with Code 164). Faust's own views (its state
-table, identity records included, and its internals) are not served."""
+read-only (it did: every insert then failed with Code 164). The journey map's filters
+cannot smuggle SQL in. Faust's own views (its state table, identity records included, and
+its internals) are not served."""
 
 from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -80,3 +82,17 @@ def test_refused_queries_change_nothing_and_ingestion_goes_on(
     # router, graph and stats.
     for path in ("/table/state/", "/table/state/0|i|anon:x/", "/router/", "/graph/", "/stats/"):
         assert get(worker, path) == 404, path
+    # The journey map binds its filters as query parameters: SQL in a filter is a value no
+    # customer has; a bad day is refused naming it; only the page's own files are served.
+    injected = urllib.parse.quote("x' OR 1=1; DROP TABLE touchpoints --")
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{worker.web_port}/map/data?channel={injected}", timeout=60
+    ) as response:
+        data = json.loads(response.read())
+    assert data["filters"]["channel"].startswith("x' OR 1=1")
+    assert [row["customers"] for row in data["funnel"]] == [0] * len(data["funnel"])
+    assert data["flows"] == []
+    assert get(worker, "/map/data?from=2026-13-01") == 400
+    for path in ("/map/assets/data.py", "/map/assets/..%2Fdata.py", "/map/assets/../data.py"):
+        assert get(worker, path) == 404, path
+    assert worker.query("SELECT count() AS n FROM touchpoints")[0]["n"] >= EVENTS
