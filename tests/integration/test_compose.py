@@ -120,9 +120,17 @@ def test_pipeline_services_only_set_known_settings(service: str) -> None:
     assert {"KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_URL"} <= set(environment)
 
 
-def test_workers_can_scale() -> None:
+def test_workers_can_scale_each_on_a_host_port_of_its_own() -> None:
     worker = services()["worker"]
-    assert "container_name" not in worker and "ports" not in worker
+    assert "container_name" not in worker
+    [published] = worker["ports"]  # type: ignore[misc]
+    first, last = re.fullmatch(
+        r"127\.0\.0\.1:\$\{WORKER_HOST_PORTS:-(\d+)-(\d+)\}:6066", published
+    ).groups()  # type: ignore[union-attr]
+    # As many ports as partitions (the most workers that get any), the first the local
+    # stack's own (the docs' http://127.0.0.1:6066/map/).
+    assert (int(first), int(last) - int(first) + 1) == (6066, 8)
+    assert "${KAFKA_PARTITIONS:-8}" in COMPOSE.read_text()
 
 
 def test_files_the_compose_file_mounts_or_builds_exist() -> None:
