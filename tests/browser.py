@@ -123,6 +123,14 @@ class JourneyMapPage:
             for g in self.driver.find_elements(By.CSS_SELECTOR, "#sankey g.flow")
         }
 
+    def nodes(self) -> dict[str, str]:
+        """Each stage of the flow diagram and the count shown on it."""
+        return {
+            g.get_attribute("data-node") or "": g.find_element(By.CLASS_NAME, "node-count").text
+            for g in self.driver.find_elements(By.CSS_SELECTOR, "#sankey g.node[data-node]")
+            if g.find_elements(By.CLASS_NAME, "node-count")
+        }
+
     def alerts(self) -> dict[str, dict[str, str]]:
         return {
             row.get_attribute("data-alert-id") or "": {
@@ -191,6 +199,10 @@ def page_matches_views(
     assert {pair: number(text) for pair, text in page.flows().items()} == {
         (row["source"], row["target"]): row["customers"] for row in views["flows"]
     }
+    if views["flows"]:  # (an empty range draws no diagram)
+        assert {stage: number(text) for stage, text in page.nodes().items()} == {
+            row["stage"]: row["customers"] for row in views["funnel"]
+        }
     alerts = page.alerts()
     assert list(alerts) == [row["alert_id"] for row in views["alerts"]]
     assert page.timeline() == sorted(alerts)

@@ -2,7 +2,7 @@
 
 Usage:
     choice = MapFilters.parse({"from": "2026-03-02", "to": "2026-03-29", "channel": "email"})
-    body = answer(queries.query, choice)     # {"range": ..., "funnel": [...], ...}
+    body = answer(queries.query, choice, datetime.now(UTC))   # {"range": ..., "funnel": [...]}
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ function render(body) {
   form.elements.to.value = body.range.to;
   for (const name of DIMENSIONS) fillOptions(name, body.options, body.filters[name]);
   const stages = body.funnel.map((row) => row.stage);
-  drawSankey(stages, body.flows);
+  drawSankey(body.funnel, body.flows);
   drawFunnel(body.funnel, body.dropoff);
   drawAlerts(stages, body.alerts, body.range);
   document.getElementById("queries").textContent = Object.values(body.queries)
@@ -79,8 +79,9 @@ function fillOptions(name, options, value) {
 
 // --- stage flow (Sankey): first touch, then one column per stage; drop-offs below ---
 
-function drawSankey(stages, flows) {
+function drawSankey(funnel, flows) {
   const svg = document.getElementById("sankey");
+  const stages = funnel.map((row) => row.stage);
   const width = 1000, top = 34, height = 260, gap = 46, nodeWidth = 14;
   const column = (width - 120) / Math.max(stages.length, 1);
   const xOf = (node) => (node === ENTRY ? 10 : 10 + column * (stages.indexOf(node) + 1));
@@ -132,12 +133,14 @@ function drawSankey(stages, flows) {
     group.append(element("text", { class: "flow-count", x: labelX, y: labelY, "text-anchor": "middle" }, count(f.customers), SVG));
     svg.append(group);
   }
+  const reached = Object.fromEntries(funnel.map((row) => [row.stage, row.customers]));
   for (const node of [ENTRY, ...stages]) {
     const group = element("g", { class: node === ENTRY ? "node entry" : "node", "data-node": node }, null, SVG);
-    const shown = node === ENTRY ? outflow[node] || 0 : inflow[node] || 0;
     group.append(element("rect", { x: xOf(node), y: top, width: nodeWidth, height: Math.max(size(node) * scale, 1) }, null, SVG));
     group.append(element("text", { class: "name", x: xOf(node), y: top - 18 }, node, SVG));
-    group.append(element("text", { class: "node-count", x: xOf(node), y: top - 5 }, count(shown), SVG));
+    if (node !== ENTRY) {  // customers who reached the stage in the range (the funnel's)
+      group.append(element("text", { class: "node-count", x: xOf(node), y: top - 5 }, count(reached[node]), SVG));
+    }
     svg.append(group);
   }
   for (const [stage, n] of Object.entries(dropped)) {
