@@ -164,6 +164,8 @@ def create_app(
             min_rise=alerts.min_rise,
             resolve_after=alerts.resolve_after,
             cooldown=alerts.cooldown,
+            evidence_threshold=alerts.evidence_threshold,
+            evidence_shift=alerts.evidence_shift,
         ),
         webhook=(
             WebhookSender(

@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from pipeline.errors import ConfigError
+from pipeline.metrics.dropoff import DetectorConfig
 
 
 def _seconds_or_iso(value: object) -> object:
@@ -416,6 +417,20 @@ class AlertSettings(BaseSettings):
         default=3,
         ge=0,
         description="JOURNEYS_ALERTS_COOLDOWN: windows after a resolution before a new episode.",
+    )
+    evidence_threshold: float = Field(
+        default=DetectorConfig.evidence_threshold,
+        gt=0,
+        description="JOURNEYS_ALERTS_EVIDENCE_THRESHOLD: evidence (a log likelihood ratio "
+        "summed over windows) that makes a rise an alert at any volume; higher: fewer false "
+        "alarms, later alerts at low volume (docs/alerting.md).",
+    )
+    evidence_shift: float = Field(
+        default=DetectorConfig.evidence_shift,
+        gt=0,
+        lt=1,
+        description="JOURNEYS_ALERTS_EVIDENCE_SHIFT: the drop the evidence looks for: the "
+        "step's conversion multiplied by this (0.6: a 40 % fall).",
     )
     webhook_format: Literal["json", "slack", "alertmanager"] = Field(
         default="json",

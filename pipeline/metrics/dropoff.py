@@ -10,10 +10,23 @@ once that much history exists, else of the latest normal windows. The test is on
 the binomial variance of this window plus the spread the baseline itself shows (its
 median absolute deviation), so ordinary noise between windows does not alert. A window
 is anomalous when n >= min_volume, the p-value of z is below `significance` and the rate
-rose by at least `min_rise`. The first anomalous window opens an episode and fires one
-alert; the episode stays open (no further alerts) until `resolve_after` normal windows
-in a row resolve it; then `cooldown` windows pass before a new episode may open. Windows
-inside an episode never enter the recent-windows baseline.
+rose by at least `min_rise`.
+
+A step with few sessions a window has no power in such a test, so evidence is also
+accumulated across windows (a one-sided Bernoulli CUSUM): each window adds the log
+likelihood ratio of its x drop-offs in n sessions under a conversion cut to
+`evidence_shift` times the baseline's (p1 = 1 - (1 - p0) * shift) against the baseline
+p0 (the pooled rate of the baseline windows' sessions), divided by how much more those
+windows' rates vary than binomial noise (their dispersion, at least 1); the sum is
+floored at 0, and reaching `evidence_threshold` is anomalous too. A busy step crosses it
+in one window; five sessions a day take days, as they must.
+
+The first anomalous window opens an episode and fires one alert; the episode stays open
+(no further alerts) until `resolve_after` normal windows in a row resolve it: tested and
+not anomalous, or, too small to test, after the reverse evidence (the baseline against
+the shifted rate) has reached `evidence_threshold`. Then `cooldown` windows pass before a
+new episode may open. Windows inside an episode, or while the evidence is past half the
+threshold, never enter the baseline.
 """
 
 from __future__ import annotations
@@ -41,6 +54,9 @@ class DetectorConfig:
     max_history_days: int = 28
     resolve_after: int = 2
     cooldown: int = 3
+    evidence_threshold: float = 8.0
+    evidence_shift: float = 0.6
+    min_baseline_sessions: int = 60
 
 
 class WindowStat(BaseModel):
@@ -73,6 +89,10 @@ class StageHistory(BaseModel):
     windows: list[WindowStat] = Field(default_factory=list)
     episode: Episode | None = None
     quiet_until: datetime | None = None  # cooldown after a resolution
+    evidence: float = 0.0  # for a rise (CUSUM), since it was last 0
+    evidence_dropped: int = 0  # the drop-offs and sessions it was accumulated over
+    evidence_sessions: int = 0
+    recovery: float = 0.0  # for the baseline again, during an episode
 
 
 @dataclass(frozen=True)
@@ -85,13 +105,23 @@ class Assessment:
     anomalous: bool
 
 
+@dataclass(frozen=True)
+class Pooled:
+    """The baseline's sessions taken together."""
+
+    rate: float
+    dispersion: float  # the windows' rate variance over binomial noise's (>= 1)
+
+
 def baseline_windows(
-    history: StageHistory, start: datetime, config: DetectorConfig
+    history: StageHistory, start: datetime, config: DetectorConfig, min_volume: int | None = None
 ) -> list[WindowStat]:
-    """The windows to compare `start` with: the same time of day on earlier days once a
-    `seasonal_days` history exists (all of them: their median shrugs off an incident on a
-    day or two), else the latest normal windows (those inside an episode left out)."""
-    enough = [w for w in history.windows if w.sessions >= config.min_volume]
+    """The windows to compare `start` with (those with `min_volume` sessions, by default
+    the detector's): the same time of day on earlier days once a `seasonal_days` history
+    exists (all of them: their median shrugs off an incident on a day or two), else the
+    latest normal windows (those inside an episode left out)."""
+    least = config.min_volume if min_volume is None else min_volume
+    enough = [w for w in history.windows if w.sessions >= least]
     if not enough:
         return []
     span = start - enough[0].start
@@ -104,6 +134,25 @@ def baseline_windows(
             ]
             return weekly if len(weekly) >= 3 else same_time
     return [w for w in enough if not w.in_episode][-config.recent_windows :]
+
+
+def pooled_baseline(
+    history: StageHistory, start: datetime, config: DetectorConfig
+) -> Pooled | None:
+    """The baseline of the evidence: every baseline window with a session, pooled; None
+    while they hold fewer than `min_baseline_sessions` sessions or `min_baseline` windows."""
+    chosen = [w for w in baseline_windows(history, start, config, 1) if not w.in_episode]
+    sessions = sum(w.sessions for w in chosen)
+    if sessions < config.min_baseline_sessions or len(chosen) < config.min_baseline:
+        return None
+    p0 = min(max(sum(w.dropped for w in chosen) / sessions, 1e-3), 1 - 1e-3)
+    pearson = sum((w.dropped - w.sessions * p0) ** 2 / (w.sessions * p0 * (1 - p0)) for w in chosen)
+    return Pooled(p0, max(1.0, pearson / (len(chosen) - 1)))
+
+
+def log_likelihood_ratio(dropped: int, sessions: int, p0: float, p1: float) -> float:
+    """How much more likely `dropped` of `sessions` is at drop-off rate p1 than at p0."""
+    return dropped * math.log(p1 / p0) + (sessions - dropped) * math.log((1 - p1) / (1 - p0))
 
 
 def assess_window(
@@ -138,34 +187,85 @@ def observe(
     start = window.start
     baseline = baseline_windows(history, start, config)
     test = assess_window(window.dropped, window.sessions, baseline, config)
-    anomalous = test is not None and test.anomalous
+    evident, recovered, pooled = _weigh_evidence(history, window, config)
+    anomalous = (test is not None and test.anomalous) or evident
     alerts: list[DropoffAlert] = []
     episode = history.episode
     if episode is None:
         quiet = history.quiet_until is not None and start < history.quiet_until
         if anomalous and not quiet:
+            if test is None or not test.anomalous:  # evident across windows
+                assert pooled is not None  # evidence needs a baseline
+                test = _stretch_test(history, pooled)
             episode = Episode(
                 alert_id=f"{history.stage}/{history.size_seconds}/{start.isoformat()}",
                 started_at=start,
             )
             history.episode = episode
-            assert test is not None  # anomalous implies tested
+            _forget_evidence(history)
             top = contributors(by_value, test.baseline)
             alerts.append(_alert(history, episode, "firing", window, test=test, contributors=top))
-    elif anomalous:
+    elif (test is not None and test.anomalous) or (test is None and not recovered):
         episode.normal_streak = 0
     else:
         episode.normal_streak += 1
         if episode.normal_streak >= config.resolve_after:
             alerts.append(_alert(history, episode, "resolved", window, test=test, contributors=[]))
             history.episode = None
+            _forget_evidence(history)
             size = timedelta(seconds=history.size_seconds)
             history.quiet_until = start + size * (config.cooldown + 1)
-    window.in_episode = history.episode is not None or anomalous
+    window.in_episode = (
+        history.episode is not None
+        or anomalous
+        or history.evidence >= config.evidence_threshold / 2
+    )
     history.windows.append(window)
+    # The last `max_history_days`, and however old, the latest `recent_windows` normal
+    # windows: a baseline outlives a long incident, and weekly windows get one.
     keep_from = start - timedelta(days=config.max_history_days)
-    history.windows = [w for w in history.windows if w.start >= keep_from]
+    normal = {
+        w.start for w in [w for w in history.windows if not w.in_episode][-config.recent_windows :]
+    }
+    history.windows = [w for w in history.windows if w.start >= keep_from or w.start in normal]
     return alerts
+
+
+def _weigh_evidence(
+    history: StageHistory, window: WindowStat, config: DetectorConfig
+) -> tuple[bool, bool, Pooled | None]:
+    """Add the window to the evidence for a rise (and, in an episode, for a recovery):
+    (has the rise become evident, has the recovery, the baseline they were weighed on)."""
+    pooled = pooled_baseline(history, window.start, config)
+    if pooled is None or window.sessions == 0:
+        return False, False, pooled
+    p0 = pooled.rate
+    p1 = 1 - (1 - p0) * config.evidence_shift
+    weight = log_likelihood_ratio(window.dropped, window.sessions, p0, p1) / pooled.dispersion
+    if history.episode is not None:
+        history.recovery = max(0.0, history.recovery - weight)
+    elif history.evidence + weight > 0:
+        history.evidence += weight
+        history.evidence_dropped += window.dropped
+        history.evidence_sessions += window.sessions
+    else:
+        _forget_evidence(history)
+    evident = history.evidence >= config.evidence_threshold
+    return evident, history.recovery >= config.evidence_threshold, pooled
+
+
+def _forget_evidence(history: StageHistory) -> None:
+    history.evidence = history.recovery = 0.0
+    history.evidence_dropped = history.evidence_sessions = 0
+
+
+def _stretch_test(history: StageHistory, pooled: Pooled) -> Assessment:
+    """The evidence's stretch of windows as one: its drop-off rate against the pooled
+    baseline's (a binomial z-test, widened by the dispersion)."""
+    n, p0 = history.evidence_sessions, pooled.rate
+    rate = history.evidence_dropped / n
+    z = (rate - p0) / math.sqrt(pooled.dispersion * p0 * (1 - p0) / n)
+    return Assessment(p0, z, 0.5 * math.erfc(z / math.sqrt(2)), True)
 
 
 def contributors(

@@ -1,0 +1,88 @@
+"""The drop-off detector on simulated daily windows of one step (tests/dropoff_sim.py):
+it catches a conversion fall at every volume from 5 to 500 sessions a day, and raises at
+most one false episode per 90 days on steps without incidents. docs/alerting.md has the
+detection delays these runs show."""
+
+from __future__ import annotations
+
+import random
+import statistics
+
+import pytest
+
+from pipeline.metrics.dropoff import DetectorConfig, StageHistory, WindowStat, observe
+from tests.dropoff_sim import DAY, T0, Incident, days_of, firing_days
+
+pytestmark = pytest.mark.unit
+
+VOLUMES = (5, 20, 100, 500)
+
+
+@pytest.mark.parametrize("p0", [0.15, 0.5])
+@pytest.mark.parametrize("volume", VOLUMES)
+def test_at_most_one_false_episode_per_90_days(volume: int, p0: float) -> None:
+    rng = random.Random(volume)
+    streams, days = 10, 180
+    episodes = sum(len(firing_days(rng, volume, p0, days)) for _ in range(streams))
+    assert episodes / (streams * days / 90) <= 1.0, episodes
+
+
+def test_nine_in_ten_incidents_are_caught_at_every_volume() -> None:
+    rng = random.Random(7)
+    caught, delays = 0, []
+    trials = 80
+    for _ in range(trials):
+        volume = round(5 * 100 ** rng.random())  # 5 to 500 sessions a day, log-uniform
+        incident = Incident(start=90, days=21, conversion=rng.uniform(0.3, 0.6))
+        fired = firing_days(rng, volume, rng.uniform(0.1, 0.4), 130, incident)
+        during = [day - incident.start for day in fired if day >= incident.start]
+        if during and during[0] < incident.days:
+            caught += 1
+            delays.append(during[0])
+    assert caught >= 0.9 * trials, caught
+    assert statistics.median(delays) <= 2, delays
+
+
+def test_evidence_across_days_catches_what_no_single_day_shows() -> None:
+    # Five sessions a day: no window reaches the per-window test's volume.
+    incident = Incident(start=60, days=21, conversion=0.4)
+    without = DetectorConfig(evidence_threshold=float("inf"))
+    assert firing_days(random.Random(3), 5, 0.15, 90, incident, config=without) == []
+    fired = firing_days(random.Random(3), 5, 0.15, 90, incident)
+    assert fired and incident.start <= fired[0] < incident.start + 14, fired
+
+
+def test_a_quiet_day_does_not_resolve_an_episode_only_evidence_of_recovery_does() -> None:
+    rng = random.Random(11)
+    history = StageHistory(stage="payment", next_stage="purchase", size_seconds=86400)
+    incident = Incident(start=40, days=30, conversion=0.3)
+    statuses: list[tuple[int, str]] = []
+    for window in days_of(rng, 5, 0.15, 100, incident):
+        for alert in observe(history, window, {}, DetectorConfig()):
+            statuses.append(((window.start - T0).days, alert.status))
+    [(fired, firing), (resolved, resolution)] = statuses
+    assert (firing, resolution) == ("firing", "resolved")
+    assert 40 <= fired < 50, statuses  # within days of the start, at five sessions a day
+    assert resolved >= 70, "no resolution while the incident lasts"
+    assert resolved < 100, "resolved once the rate is back"
+    empty = WindowStat(start=T0 + 100 * DAY, dropped=0, sessions=0)
+    assert observe(history, empty, {}, DetectorConfig()) == []
+
+
+def test_an_evidence_alert_reports_the_stretch_it_saw() -> None:
+    history = StageHistory(stage="payment", next_stage="purchase", size_seconds=86400)
+    for day in range(30):  # 10 sessions a day, 2 drop off
+        observe(
+            history, WindowStat(start=T0 + day * DAY, dropped=2, sessions=10), {}, DetectorConfig()
+        )
+    alerts = []
+    day = 30
+    while not alerts:  # then 7 of 10 drop off
+        alerts = observe(
+            history, WindowStat(start=T0 + day * DAY, dropped=7, sessions=10), {}, DetectorConfig()
+        )
+        day += 1
+    [alert] = alerts
+    assert alert.status == "firing" and alert.baseline_rate == pytest.approx(0.2)
+    assert alert.p_value is not None and alert.p_value < 0.001
+    assert alert.sessions == 10 and day - 30 <= 3
