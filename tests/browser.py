@@ -11,15 +11,14 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import Select
 
 from pipeline.journey_map.data import DIMENSIONS, VIEWS, MapFilters, view_sql
 from tests.support import WorkerProcess, wait_until
@@ -55,94 +54,106 @@ def chromium(profile: Path) -> Iterator[WebDriver]:
         session.quit()
 
 
+#: Everything the page shows, read in one go: the page redraws itself every 10 s, and a
+#: script runs between redraws, so a snapshot is never half of one drawing and half of
+#: the next (element by element, Selenium once read an element the redraw had replaced).
+SNAPSHOT = """
+const text = (node) => node.textContent.trim();
+const cells = (row) => Object.fromEntries(
+    [...row.querySelectorAll("td[data-field]")].map((td) => [td.dataset.field, text(td)]));
+const all = (selector) => [...document.querySelectorAll(selector)];
+const shown = document.body.dataset, status = document.getElementById("status");
+const form = document.getElementById("filters");
+return {
+  renders: Number(shown.renders),
+  error: status.className === "error" ? text(status) : "",
+  filters: Object.fromEntries(
+      ["from", "to", "channel", "campaign", "segment"].map((n) => [n, shown[n] || ""])),
+  funnel: all("#funnel tbody tr[data-stage]").map((row) => [row.dataset.stage, cells(row)]),
+  flows: all("#sankey g.flow").map(
+      (g) => [g.dataset.source, g.dataset.target, text(g.querySelector(".flow-count"))]),
+  nodes: all("#sankey g.node .node-count").map((t) => [t.parentNode.dataset.node, text(t)]),
+  alerts: all("#alerts tr.episode").map((row) => [row.dataset.alertId, cells(row)]),
+  timeline: all("#timeline rect.episode").map((bar) => bar.dataset.alertId).sort(),
+  options: Object.fromEntries(["channel", "campaign", "segment"].map(
+      (n) => [n, [...form.elements[n].options].map((o) => o.value).slice(1)])),
+};
+"""
+
+#: Set form fields and announce each change, as a user's choice or typing does.
+CHANGE = """
+const form = document.getElementById("filters");
+for (const [name, value] of Object.entries(arguments[0])) {
+  const field = form.elements[name];
+  if (field.tagName === "SELECT" && ![...field.options].some((o) => o.value === value)) {
+    throw new Error(`no option ${value} for ${name}`);
+  }
+  field.value = value;
+  field.dispatchEvent(new Event("change", { bubbles: true }));
+}
+"""
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One drawing of the page: its filters and every number on it, as text."""
+
+    renders: int
+    error: str
+    filters: MapFilters
+    funnel: dict[str, dict[str, str]]
+    flows: dict[tuple[str, str], str]
+    nodes: dict[str, str]
+    alerts: dict[str, dict[str, str]]
+    timeline: list[str]
+    options: dict[str, list[str]]
+
+
 class JourneyMapPage:
-    """What the page shows, read from its DOM."""
+    """The page in the browser, read through `Shown` snapshots."""
 
     def __init__(self, driver: WebDriver) -> None:
         self.driver = driver
 
-    def renders(self) -> int:
-        return int(self.driver.find_element(By.TAG_NAME, "body").get_attribute("data-renders") or 0)
-
-    def wait_for_render(self, after: int) -> None:
-        """Until the page drew data it fetched after its render number `after`."""
-        wait_until(lambda: self.renders() > after, 60, "the journey map to render")
-        status = self.driver.find_element(By.ID, "status")
-        assert "error" not in (status.get_attribute("class") or ""), status.text
-
-    def filters(self) -> MapFilters:
-        """The range and filters the page shows its numbers for."""
-        shown = self.driver.find_element(By.TAG_NAME, "body")
-        return MapFilters.parse(
-            {
-                name: shown.get_attribute(f"data-{name}") or ""
-                for name in ("from", "to", *DIMENSIONS)
-            }
+    def shown(self) -> Shown:
+        got = self.driver.execute_script(SNAPSHOT)
+        return Shown(
+            renders=got["renders"],
+            error=got["error"],
+            filters=MapFilters.parse(got["filters"]),
+            funnel=dict(got["funnel"]),
+            flows={(source, target): n for source, target, n in got["flows"]},
+            nodes=dict(got["nodes"]),
+            alerts=dict(got["alerts"]),
+            timeline=got["timeline"],
+            options=got["options"],
         )
 
-    def change(self, **values: str) -> None:
-        """Set filters as a user would (a select's option, a date typed in) and wait
-        for the page to show the data for them."""
-        before = self.renders()
-        for name, value in values.items():
-            field = self.driver.find_element(By.NAME, name)
-            if field.tag_name == "select":
-                Select(field).select_by_value(value)
-            else:  # a date input: its value set and its change announced, as typing does
-                self.driver.execute_script(
-                    "arguments[0].value = arguments[1];"
-                    "arguments[0].dispatchEvent(new Event('change', {bubbles: true}));",
-                    field,
-                    value,
-                )
-        shown = lambda: all(  # noqa: E731
-            self.driver.find_element(By.TAG_NAME, "body").get_attribute(f"data-{name}") == value
-            for name, value in values.items()
-        )
-        wait_until(lambda: self.renders() > before and shown(), 60, f"the map for {values}")
+    def wait_for_render(self, after: int, **filters: str) -> Shown:
+        """The first drawing after number `after` that shows `filters`."""
 
-    def options(self, name: str) -> list[str]:
-        field = Select(self.driver.find_element(By.NAME, name))
-        return [option.get_attribute("value") or "" for option in field.options][1:]
+        def drawn() -> Shown | None:
+            now = self.shown()
+            assert not now.error, now.error
+            chosen = {name: getattr(now.filters, _field(name)) for name in filters}
+            wanted = {name: _typed(name, value) for name, value in filters.items()}
+            return now if now.renders > after and chosen == wanted else None
 
-    def funnel(self) -> dict[str, dict[str, str]]:
-        return {
-            row.get_attribute("data-stage") or "": {
-                cell.get_attribute("data-field") or "": cell.text
-                for cell in row.find_elements(By.CSS_SELECTOR, "td[data-field]")
-            }
-            for row in self.driver.find_elements(By.CSS_SELECTOR, "#funnel tbody tr")
-        }
+        return wait_until(drawn, 60, f"the journey map to draw {filters or 'its data'}")  # type: ignore[no-any-return]
 
-    def flows(self) -> dict[tuple[str, str], str]:
-        return {
-            (
-                g.get_attribute("data-source") or "",
-                g.get_attribute("data-target") or "",
-            ): g.find_element(By.CLASS_NAME, "flow-count").text
-            for g in self.driver.find_elements(By.CSS_SELECTOR, "#sankey g.flow")
-        }
+    def change(self, **values: str) -> Shown:
+        """Set filters as a user would and wait for the page to show the data for them."""
+        before = self.shown().renders
+        self.driver.execute_script(CHANGE, values)
+        return self.wait_for_render(before, **values)
 
-    def nodes(self) -> dict[str, str]:
-        """Each stage of the flow diagram and the count shown on it."""
-        return {
-            g.get_attribute("data-node") or "": g.find_element(By.CLASS_NAME, "node-count").text
-            for g in self.driver.find_elements(By.CSS_SELECTOR, "#sankey g.node[data-node]")
-            if g.find_elements(By.CLASS_NAME, "node-count")
-        }
 
-    def alerts(self) -> dict[str, dict[str, str]]:
-        return {
-            row.get_attribute("data-alert-id") or "": {
-                cell.get_attribute("data-field") or "": cell.text
-                for cell in row.find_elements(By.CSS_SELECTOR, "td[data-field]")
-            }
-            for row in self.driver.find_elements(By.CSS_SELECTOR, "#alerts tr.episode")
-        }
+def _field(name: str) -> str:
+    return {"from": "first", "to": "last"}.get(name, name)
 
-    def timeline(self) -> list[str]:
-        bars = self.driver.find_elements(By.CSS_SELECTOR, "#timeline rect.episode")
-        return sorted(bar.get_attribute("data-alert-id") or "" for bar in bars)
+
+def _typed(name: str, value: str) -> object:
+    return date.fromisoformat(value) if name in ("from", "to") else value
 
 
 def check_journey_map(worker: WorkerProcess, screenshot: Path) -> dict[str, Any]:
@@ -152,75 +163,73 @@ def check_journey_map(worker: WorkerProcess, screenshot: Path) -> dict[str, Any]
     with chromium(screenshot.parent / "chromium-profile") as driver:
         driver.get(f"http://127.0.0.1:{worker.web_port}/map")  # redirected to /map/
         page = JourneyMapPage(driver)
-        page.wait_for_render(0)
+        first = page.wait_for_render(0)
         [latest] = worker.query("SELECT toDate(max(event_time)) AS day FROM stage_transitions")
-        default = page.filters()
+        default = first.filters
         assert str(default.last) == latest["day"], "the default range ends with the data"
         assert default.last is not None and default.first is not None
         assert (default.last - default.first).days == 27, "four weeks"
-        answered = page_matches_views(page, worker)
+        answered = page_matches_views(first, worker)
         assert answered["funnel"][0]["customers"] > 0 and answered["flows"]
 
-        channel = page.options("channel")[0]  # the channel that moved most customers
-        page.change(channel=channel)
-        narrowed = page_matches_views(page, worker)
+        channel = first.options["channel"][0]  # the channel that moved most customers
+        narrowed = page_matches_views(page.change(channel=channel), worker)
         assert sum(r["customers"] for r in narrowed["funnel"]) < sum(
             r["customers"] for r in answered["funnel"]
         ), "the channel filter narrows the funnel"
         driver.save_screenshot(str(screenshot))
 
-        first = default.first.isoformat()
-        segment = page.options("segment")[0]
-        page.change(channel="", segment=segment, **{"from": first, "to": first})
-        page_matches_views(page, worker)
+        day = default.first.isoformat()
+        segment = first.options["segment"][0]
+        page_matches_views(
+            page.change(channel="", segment=segment, **{"from": day, "to": day}), worker
+        )
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return answered
 
 
-def page_matches_views(
-    page: JourneyMapPage, worker: WorkerProcess
-) -> dict[str, list[dict[str, Any]]]:
-    """Assert that each number the page shows is its view's answer for the page's
-    filters; the views' rows."""
-    filters = page.filters()
+def page_matches_views(shown: Shown, worker: WorkerProcess) -> dict[str, list[dict[str, Any]]]:
+    """Assert that each number of one drawing of the page is its view's answer for the
+    filters it shows; the views' rows."""
+    filters = shown.filters
     views = {}
     for part in VIEWS:
         parameters = filters.parameters(part)
         views[part] = worker.query(view_sql(part, parameters), parameters)
-    funnel = page.funnel()
+    funnel = shown.funnel
     assert list(funnel) == [row["stage"] for row in views["funnel"]]
     for row, dropoff in zip(views["funnel"], views["dropoff"], strict=True):
-        shown = funnel[row["stage"]]
-        assert number(shown["customers"]) == row["customers"], (row, shown)
-        assert rate_matches(shown["conversion_from_previous"], row["conversion_from_previous"])
-        assert number(shown["passed"]) == dropoff["passed"], (dropoff, shown)
-        assert number(shown["dropped_off"]) == dropoff["dropped_off"], (dropoff, shown)
-        assert rate_matches(shown["dropoff_rate"], dropoff["dropoff_rate"]), (dropoff, shown)
-    assert {pair: number(text) for pair, text in page.flows().items()} == {
+        cells = funnel[row["stage"]]
+        assert number(cells["customers"]) == row["customers"], (row, cells)
+        assert rate_matches(cells["conversion_from_previous"], row["conversion_from_previous"])
+        assert number(cells["passed"]) == dropoff["passed"], (dropoff, cells)
+        assert number(cells["dropped_off"]) == dropoff["dropped_off"], (dropoff, cells)
+        assert rate_matches(cells["dropoff_rate"], dropoff["dropoff_rate"]), (dropoff, cells)
+    assert {pair: number(text) for pair, text in shown.flows.items()} == {
         (row["source"], row["target"]): row["customers"] for row in views["flows"]
     }
     if views["flows"]:  # (an empty range draws no diagram)
-        assert {stage: number(text) for stage, text in page.nodes().items()} == {
+        assert {stage: number(text) for stage, text in shown.nodes.items()} == {
             row["stage"]: row["customers"] for row in views["funnel"]
         }
-    alerts = page.alerts()
+    alerts = shown.alerts
     assert list(alerts) == [row["alert_id"] for row in views["alerts"]]
-    assert page.timeline() == sorted(alerts)
+    assert shown.timeline == sorted(alerts)
     for row in views["alerts"]:
-        shown = alerts[row["alert_id"]]
-        assert shown["fired_at"] == minute(row["fired_at"]), (row, shown)
-        assert shown["resolved_at"] == (
+        cells = alerts[row["alert_id"]]
+        assert cells["fired_at"] == minute(row["fired_at"]), (row, cells)
+        assert cells["resolved_at"] == (
             minute(row["resolved_at"]) if row["resolved_at"] else "still firing"
         )
-        assert rate_matches(shown["observed_rate"], row["observed_rate"]), (row, shown)
-        assert rate_matches(shown["baseline_rate"], row["baseline_rate"]), (row, shown)
-        assert number(shown["sessions"]) == row["sessions"]
+        assert rate_matches(cells["observed_rate"], row["observed_rate"]), (row, cells)
+        assert rate_matches(cells["baseline_rate"], row["baseline_rate"]), (row, cells)
+        assert number(cells["sessions"]) == row["sessions"]
     for dimension in DIMENSIONS:
         offered = [row["value"] for row in views["options"] if row["dimension"] == dimension]
         chosen = getattr(filters, dimension)
         if chosen and chosen not in offered:  # kept, though no customer of it moved here
             offered.insert(0, chosen)
-        assert page.options(dimension) == offered, dimension
+        assert shown.options[dimension] == offered, dimension
     return views
 
 
