@@ -24,7 +24,7 @@ from uuid import UUID
 
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 
-from pipeline.clickhouse.client import READ_ONLY, connect
+from pipeline.clickhouse.client import connect, read_only_settings
 from pipeline.errors import ClickHouseError, ReadOnlyQueryError
 from pipeline.settings import EmbeddedClickHouse, Settings
 
@@ -84,7 +84,9 @@ def run_query(settings: Settings, sql: str, parameters: Mapping[str, str] | None
         raise
     try:
         result = client.query(
-            sql, parameters=dict(parameters) if parameters else None, settings=READ_ONLY
+            sql,
+            parameters=dict(parameters) if parameters else None,
+            settings=read_only_settings(client),
         )
     except DriverError as error:
         raise _explained(str(error)) from error

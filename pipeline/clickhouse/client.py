@@ -26,6 +26,14 @@ T = TypeVar("T")
 READ_ONLY: dict[str, Any] = {"readonly": 1}
 
 
+def read_only_settings(client: Client) -> dict[str, Any]:
+    """READ_ONLY, or nothing when the client's user is read-only already: such a user
+    (Compose's analyst, `readonly` 2 and fixed) may not set `readonly`, and
+    clickhouse-connect refuses to send it."""
+    current = client.server_settings.get("readonly")
+    return {} if current is not None and current.value not in ("", "0") else READ_ONLY
+
+
 class ReadOnlyQueries:
     """Analysts' queries (and the worker's own: summary, health) on a connection of their
     own, never the writer's.
@@ -48,7 +56,9 @@ class ReadOnlyQueries:
         clickhouse-connect's error if ClickHouse refuses it."""
         return self._run(
             lambda client: client.query(
-                sql, parameters=dict(parameters) if parameters else None, settings=READ_ONLY
+                sql,
+                parameters=dict(parameters) if parameters else None,
+                settings=read_only_settings(client),
             )
         )
 
@@ -57,7 +67,10 @@ class ReadOnlyQueries:
         own FORMAT clause)."""
         return self._run(
             lambda client: client.raw_query(
-                sql, parameters=dict(parameters) or None, settings=READ_ONLY, fmt=fmt
+                sql,
+                parameters=dict(parameters) or None,
+                settings=read_only_settings(client),
+                fmt=fmt,
             )
         )
 
