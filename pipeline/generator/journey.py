@@ -222,14 +222,12 @@ class Journey:
             self.visits += 1
             if reminded and customer.email:
                 url = f"{raw.SHOP}/cart?{raw.utm_query('reminder', 'email', 'cart-reminder')}"
-                for event in ("delivered", "open", "click"):
-                    self._emit(
-                        raw.email(
-                            customer, self.at, event, "cart-reminder", category="reminder",
-                            url=url if event == "click" else None,
-                        )
-                    )  # fmt: skip
-                    self._wait(*{"delivered": (60, 900), "open": (5, 60)}.get(event, (5, 30)))
+                self._emit(
+                    raw.email(
+                        customer, self.at, "click", "cart-reminder", category="reminder", url=url
+                    )
+                )
+                self._wait(5, 30)
             else:
                 self._arrive()
         event = "Signed In" if customer.user_id else "Signed Up"
@@ -268,13 +266,6 @@ class Journey:
                 customer, self.at, "delivered", "thank-you", category="transactional", url=None
             )
         )
-        if self.rng.random() < 0.6:  # opened, not clicked: nothing in it to click
-            self._wait(30, 900)
-            self._emit(
-                raw.email(
-                    customer, self.at, "open", "thank-you", category="transactional", url=None
-                )
-            )
         self.stage = "retention"
         if self.rng.random() < persona.join_loyalty:
             self._wait(300, 3600)

@@ -21,6 +21,8 @@ from types import TracebackType
 from typing import IO, Protocol, Self
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
 
 from pipeline.generator.traffic import GeneratedEvent
 from pipeline.topics import CHANNELS, TopicNames
@@ -45,17 +47,35 @@ class KafkaOutput:
             batch_size=256 * 1024,
             acks="all",
         )
+        self._sent: list[FutureRecordMetadata] = []
 
     def write(self, event: GeneratedEvent) -> None:
-        self._producer.send(self._topics[event.channel], key=event.key, value=event.value)
+        sent = self._producer.send(self._topics[event.channel], key=event.key, value=event.value)
+        self._sent.append(sent)
+        if len(self._sent) >= 10_000:  # (a live generator may never flush)
+            self._check([future for future in self._sent if future.is_done])
+            self._sent = [future for future in self._sent if not future.is_done]
 
     def flush(self) -> None:
-        """Wait until the broker has every event written so far."""
+        """Wait until the broker has every event written so far; KafkaError naming how
+        many it refused, and why, if it did not take them all."""
         self._producer.flush()
+        sent, self._sent = self._sent, []
+        self._check(sent)
+
+    @staticmethod
+    def _check(sent: list[FutureRecordMetadata]) -> None:
+        failed = [future.exception for future in sent if future.failed()]
+        if failed:
+            raise KafkaError(
+                f"the broker did not take {len(failed)} of {len(sent)} events: {failed[0]!r}"
+            )
 
     def close(self) -> None:
-        self._producer.flush()
-        self._producer.close()
+        try:
+            self.flush()
+        finally:
+            self._producer.close()
 
     def __enter__(self) -> Self:
         return self
