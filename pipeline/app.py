@@ -46,7 +46,7 @@ from pipeline.web import (
     register_metrics_view,
     register_query_view,
 )
-from schemas.outputs import DropoffAlert
+from schemas.outputs import DropoffAlert, StepWindow
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ def create_app(
 
     # window reports -> final windows -> drop-off alerts (-> webhook)
     dead_letter_topic, alerts_topic = topic(names.dead_letter), topic(names.alerts)
+    step_windows_topic = topic(names.step_windows)
     alerts = settings.alerts
 
     async def firing() -> list[DropoffAlert]:
@@ -155,8 +156,10 @@ def create_app(
         app,
         topic(names.window_reports),
         alerts_topic,
+        step_windows_topic,
         partitions=kafka.partitions,
         stages=stage_model.stages,
+        funnel=stage_model.funnel_steps,
         sizes=[int(size.total_seconds()) for size in settings.windows.sizes],
         config=DetectorConfig(
             min_volume=alerts.min_volume,
@@ -211,6 +214,12 @@ def create_app(
         rows.ALERTS,
         rows.ALERT_COLUMNS,
         one_row(lambda e: rows.alert_row(DropoffAlert.model_validate_json(e.value))),
+    )
+    sink_topic(
+        step_windows_topic,
+        rows.STEP_WINDOWS,
+        rows.STEP_WINDOW_COLUMNS,
+        one_row(lambda e: rows.step_window_row(StepWindow.model_validate_json(e.value))),
     )
 
     register_query_view(app, queries)

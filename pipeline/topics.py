@@ -59,13 +59,26 @@ class TopicNames:
         # One partition: alerts are few and are read in order.
         return f"{self.prefix}journeys.alerts"
 
+    @property
+    def step_windows(self) -> str:
+        # producer: drop-off detection, one record per final window of each stage and
+        # funnel step; consumer: sink -> `step_windows`. One partition.
+        return f"{self.prefix}journeys.step-windows"
+
     def all_raw(self) -> list[str]:
         return [self.raw(channel) for channel in CHANNELS]
 
     def all(self) -> list[str]:
         """Every topic of the pipeline (created up front by `pipeline.kafka_admin`)."""
-        return [*self.all_raw(), self.dead_letter, self.internal, self.window_reports, self.alerts]
+        return [
+            *self.all_raw(),
+            self.dead_letter,
+            self.internal,
+            self.window_reports,
+            self.alerts,
+            self.step_windows,
+        ]
 
     def single_partition(self) -> set[str]:
         """Topics with one partition: low volume, read in order by a single consumer."""
-        return {self.window_reports, self.alerts}
+        return {self.window_reports, self.alerts, self.step_windows}

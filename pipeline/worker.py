@@ -166,7 +166,7 @@ def run_worker(settings: Settings, summary_every: float | None = None) -> None:
     install_drain(fast=settings.worker.fast_drain)
     stage_model = load_stage_model(settings.stages.model_file, KNOWN_ACTIONS)
     client = prepare_clickhouse(settings)
-    publish_stage_model(client, stage_model.name, stage_model.stages)
+    publish_stage_model(client, stage_model.name, stage_model.stages, stage_model.funnel_steps)
     app = create_app(settings, client, stage_model, summary_every)
     assert settings.kafka.bootstrap_servers is not None  # create_app checked
     names = TopicNames(settings.kafka.topic_prefix)

@@ -68,6 +68,8 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     passed: list[str]  # stages moved on from in the session (and the last, if it converted)
     dropped_off_at: str | None  # ended here without converting (never the last stage)
     is_late: bool = False  # this version exists because a late touchpoint arrived
+    funnel_reached: list[str] = []  # the stage model's funnel steps reached, in order
+    funnel_dropped_at: str | None = None  # the last step reached, when short of the end
 
 
 class StageTransition(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,6 +123,8 @@ class Contributor(BaseModel):
     sessions: int
     rate: float
     excess: float  # drop-offs above what the baseline rate predicts for its sessions
+    share: float = 0.0  # of its dimension's lost conversions (the excess of every value)
+    sessions_share: float = 0.0  # of its dimension's sessions
 
 
 class DropoffAlert(BaseModel):
@@ -145,6 +149,27 @@ class DropoffAlert(BaseModel):
     p_value: float | None  # one-sided, of the rise over the baseline
     severity: Literal["warning", "critical"]
     contributors: list[Contributor]
+
+
+class StepWindow(BaseModel):
+    """How the detector judged one final window of one stage or funnel step (topic
+    journeys.step-windows, ClickHouse `step_windows`): the rate, the baseline it was held
+    against and the episode it is part of, for every window, alert or not."""
+
+    model_config = _FROZEN
+
+    stage: str
+    next_stage: str | None
+    window_size_seconds: int
+    window_start: UtcDatetime
+    window_end: UtcDatetime
+    sessions: int
+    dropped: int
+    observed_rate: float
+    baseline_rate: float | None  # None: too little history to judge yet
+    evidence: float  # the summed evidence for a rise after this window (alerts at the threshold)
+    anomalous: bool
+    alert_id: str | None  # the episode open after this window, if any
 
 
 IdentityLinkReason = Literal["minted", "linked", "merged", "repointed"]

@@ -100,14 +100,22 @@ def discover(folder: Path = SCHEMA_DIR) -> list[Migration]:
     return [migrations[v] for v in sorted(migrations)]
 
 
-def publish_stage_model(client: Client, name: str, stages: Sequence[str]) -> None:
-    """Write the running stage model into `stage_model`, which the analyst views read."""
-    client.command("TRUNCATE TABLE IF EXISTS stage_model")
-    client.insert(
-        "stage_model",
-        [[name, stage, rank] for rank, stage in enumerate(stages)],
-        column_names=["model", "stage", "rank"],
-    )
+def publish_stage_model(
+    client: Client, name: str, stages: Sequence[str], funnel: Sequence[str] = ()
+) -> None:
+    """Write the running stage model into `stage_model` and its funnel into
+    `funnel_model`, which the analyst views read."""
+    for table, column, names in (
+        ("stage_model", "stage", stages),
+        ("funnel_model", "step", funnel),
+    ):
+        client.command(f"TRUNCATE TABLE IF EXISTS {table}")
+        if names:
+            client.insert(
+                table,
+                [[name, item, rank] for rank, item in enumerate(names)],
+                column_names=["model", column, "rank"],
+            )
 
 
 def applied(client: Client) -> dict[int, str]:

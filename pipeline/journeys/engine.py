@@ -18,6 +18,10 @@ watermark per partition. The rules:
   they end it in is passed too if the session converted (a purchase), and otherwise it is
   where they *dropped off* (except the last stage, which has nowhere to go). So the
   drop-off rate of a stage is dropped / (dropped + passed).
+- A stage model's funnel is counted per session instead: a session reaches a step when
+  a touchpoint matches it after the steps before it; closing, it passed every step it
+  reached but the last, and dropped off at that one unless it is the funnel's end. So a
+  repeat buyer's later sessions count in the funnel as much as their first.
 - The same event id twice is applied once.
 
     (customer state, Touchpoint, W) -> (customer state, Outputs)
@@ -149,7 +153,7 @@ def _provisional(
     )  # fmt: skip
     if opens:
         session = _new_session(state, touchpoint)
-        _extend_session(session, touchpoint, stage, config)
+        _extend_session(session, touchpoint, stage, config, state.purchases)
         session.version = 0
         out.sessions.append(session.record(state.customer_id, "provisional"))
         state.announced.append(touchpoint.event_id)
@@ -249,7 +253,7 @@ def _apply(
         state.sessions += 1
     session = state.open
     stage = _classify(state, touchpoint, config)
-    _extend_session(session, touchpoint, stage, config)
+    _extend_session(session, touchpoint, stage, config, state.purchases)
     moved = _journey_step(state, touchpoint, stage, session, config=config, out=out, is_late=False)
     session.stage_at_end = state.stage
     if moved and state.stage is not None:
@@ -266,7 +270,11 @@ def _apply(
 
 
 def _settle(session: SessionState, config: EngineConfig) -> bool:
-    """Work out what a closing session passed and where it dropped off; True on a drop-off."""
+    """Work out what a closing session passed and where it dropped off (of the stages and
+    of the funnel); True on a drop-off from a stage."""
+    reached, steps = session.funnel, config.stage_model.funnel
+    if reached and len(reached) < len(steps):
+        session.funnel_dropped_at = reached[-1]
     end = session.stage_at_end
     session.passed = [stage for stage in session.occupied if stage != end]
     if end is None or end == config.stage_model.stages[-1]:
@@ -319,14 +327,15 @@ def _apply_late(
     new = target is None
     if target is None:  # a session of its own, already over
         target = _new_session(state, touchpoint)
-        target.closed = True
         target.version = 0
         state.sessions += 1
         state.recent = sorted([*state.recent, target], key=lambda s: s.started_at)[
             -config.recent_sessions :
         ]
     stage = _classify(state, touchpoint, config)
-    _extend_session(target, touchpoint, stage, config)
+    _extend_session(target, touchpoint, stage, config, state.purchases)
+    if new:  # over already, once its touchpoint has counted for its funnel
+        target.closed = True
     moved = _journey_step(state, touchpoint, stage, target, config=config, out=out, is_late=True)
     if moved or target is state.open or new:
         # What a closed session passed and where it dropped off were decided when it
@@ -374,7 +383,11 @@ def _new_session(state: CustomerState, touchpoint: Touchpoint) -> SessionState:
 
 
 def _extend_session(
-    session: SessionState, touchpoint: Touchpoint, stage: str | None, config: EngineConfig
+    session: SessionState,
+    touchpoint: Touchpoint,
+    stage: str | None,
+    config: EngineConfig,
+    purchases_before: int,
 ) -> None:
     when, channel = touchpoint.event_time, touchpoint.channel.value
     if when < session.started_at:  # only late touchpoints come before the start
@@ -392,10 +405,14 @@ def _extend_session(
         session.channels.append(channel)
     if stage is not None and stage not in session.stages_reached:
         session.stages_reached.append(stage)
-    if config.stage_model.is_purchase(touchpoint):
+    model = config.stage_model
+    if model.is_purchase(touchpoint):
         session.converted = True
     if touchpoint.revenue is not None:
         session.revenue += touchpoint.revenue
+    # A closed session's funnel was counted when it closed: it stays as counted.
+    if not session.closed and model.next_step(len(session.funnel), touchpoint, purchases_before):
+        session.funnel.append(model.funnel[len(session.funnel)].stage)
 
 
 def _journey_step(

@@ -5,6 +5,10 @@ thoroughly and fails with the file, the line and the reason: an unknown or dupli
 stage, a bad regular expression, a rule naming a channel or action that does not exist, a
 rule that an earlier rule always wins over, or purchase bounds that cannot both hold.
 
+A model may also declare a funnel: ordered steps, each a rule named by `step`, counted per
+session (a session reaches a step once it reached the ones before it), beside the
+customer's stages, which only ever move forward.
+
 Usage:
     model = load_stage_model(STAGE_MODELS / "default.yml", KNOWN_ACTIONS)
     model.classify(touchpoint, purchases_before=0)       # -> "awareness" | ... | None
@@ -69,6 +73,7 @@ class StageModelSpec(BaseModel):
     stages: tuple[str, ...] = Field(min_length=1)
     purchase_actions: tuple[str, ...] = ("order_placed", "store_purchase")
     rules: tuple[dict[str, Any], ...] = Field(min_length=1)
+    funnel: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,17 @@ class StageModel:
     stages: tuple[str, ...]
     rules: tuple[Rule, ...]
     purchase_actions: frozenset[str]
+    funnel: tuple[Rule, ...] = ()  # the funnel's steps, in order (each rule's stage: its name)
+
+    @property
+    def funnel_steps(self) -> tuple[str, ...]:
+        return tuple(step.stage for step in self.funnel)
+
+    def next_step(self, reached: int, touchpoint: Touchpoint, purchases_before: int) -> bool:
+        """Whether `touchpoint` takes a session that reached `reached` funnel steps to the
+        next one."""
+        funnel = self.funnel
+        return reached < len(funnel) and funnel[reached].matches(touchpoint, purchases_before)
 
     def classify(self, touchpoint: Touchpoint, purchases_before: int = 0) -> str | None:
         """The stage of the first rule that matches, or None."""
@@ -192,7 +208,41 @@ def _check(
                     "matches everything it does first",
                 )
         rules.append(rule)
-    return StageModel(spec.name, spec.stages, tuple(rules), frozenset(spec.purchase_actions))
+    funnel = _check_funnel(spec, top_line, fail, known_actions, all_actions)
+    return StageModel(
+        spec.name, spec.stages, tuple(rules), frozenset(spec.purchase_actions), funnel
+    )
+
+
+def _check_funnel(
+    spec: StageModelSpec,
+    top_line: int,
+    fail: Callable[[int, str], ConfigError],
+    known_actions: Mapping[str, frozenset[str]],
+    all_actions: frozenset[str],
+) -> tuple[Rule, ...]:
+    """The funnel's steps: a rule each, named by `step` instead of `stage`."""
+    if len(spec.funnel) == 1:
+        raise fail(top_line, "funnel: a funnel has at least two steps")
+    names = tuple(str(raw.get("step", "")) for raw in spec.funnel)
+    steps = []
+    for raw, name in zip(spec.funnel, names, strict=True):
+        line = int(raw.pop(_LINE, top_line))
+        if name in spec.stages:
+            raise fail(line, f"funnel step {name!r} has a stage's name; name it apart")
+        if names.count(name) > 1:
+            raise fail(line, f"funnel step {name!r} is listed twice")
+        fields = {("stage" if key == "step" else key): value for key, value in raw.items()}
+        try:
+            rule_spec = RuleSpec.model_validate(fields)
+        except ValidationError as error:
+            raise fail(line, _first_problem(error).replace("stage", "step")) from error
+        step = _compile(rule_spec, line, fail)
+        problem = next(_problems(step, names, known_actions, all_actions), None)
+        if problem:
+            raise fail(line, problem)
+        steps.append(step)
+    return tuple(steps)
 
 
 def _compile(spec: RuleSpec, line: int, fail: Callable[[int, str], ConfigError]) -> Rule:

@@ -53,6 +53,8 @@ class SessionState(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=
     revenue: Decimal = Decimal(0)
     closed: bool = False
     dropped_off_at: str | None = None
+    funnel: list[str] = []  # the funnel steps reached, in order
+    funnel_dropped_at: str | None = None  # set when it closes short of the funnel's end
 
     def record(
         self, customer_id: str, status: SessionStatus, is_late: bool = False
@@ -82,6 +84,8 @@ class SessionState(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=
             revenue=self.revenue,
             dropped_off_at=self.dropped_off_at,
             is_late=is_late,
+            funnel_reached=list(self.funnel),
+            funnel_dropped_at=self.funnel_dropped_at,
         )
 
 

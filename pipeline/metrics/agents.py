@@ -1,6 +1,7 @@
 """Metrics agents: merge the partitions' window reports, detect spikes, deliver alerts.
 
 journeys.window-reports (one partition) -> merge + detect -> journeys.alerts
+                                                            and journeys.step-windows
 journeys.alerts -> webhook (in the background; never slows the pipeline)
 """
 
@@ -23,9 +24,11 @@ def register_metrics_agents(
     app: faust.App,
     reports: faust.TopicT,
     alerts: faust.TopicT,
+    step_windows: faust.TopicT,
     *,
     partitions: int,
     stages: tuple[str, ...],
+    funnel: tuple[str, ...] = (),
     sizes: Sequence[int],
     config: DetectorConfig,
     webhook: WebhookSender | None,
@@ -36,18 +39,22 @@ def register_metrics_agents(
     table = app.Table("window_merge", partitions=1, key_type=str, value_type=bytes)
 
     async def merge(stream: Any) -> None:
-        # WindowReport -> merged final windows -> detector -> DropoffAlert
+        # WindowReport -> merged final windows -> detector -> StepWindow, DropoffAlert
         async for event in stream.events():
             report = WindowReport.model_validate_json(event.value)
             for size in sizes:
                 raw = table.get(str(size))
                 state = SizeState.model_validate_json(raw) if raw else SizeState(size_seconds=size)
                 before = state.model_dump_json()
-                raised = merge_report(state, report, partitions, stages, config)
+                judged = merge_report(state, report, partitions, stages, config, funnel=funnel)
                 after = state.model_dump_json()
                 if after != before:  # heartbeats mostly change nothing: no write
                     table[str(size)] = after.encode()
-                for alert in raised:
+                for judgement in judged.windows:
+                    await step_windows.send(
+                        key=judgement.stage.encode(), value=judgement.model_dump_json().encode()
+                    )
+                for alert in judged.alerts:
                     await alerts.send(
                         key=alert.alert_id.encode(), value=alert.model_dump_json().encode()
                     )

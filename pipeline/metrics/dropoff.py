@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from schemas.outputs import AlertStatus, Contributor, DropoffAlert
+from schemas.outputs import AlertStatus, Contributor, DropoffAlert, StepWindow
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,8 @@ class StageHistory(BaseModel):
     evidence: float = 0.0  # for a rise (CUSUM), since it was last 0
     evidence_dropped: int = 0  # the drop-offs and sessions it was accumulated over
     evidence_sessions: int = 0
+    # ... and per dimension and value: dimension -> value -> (dropped, sessions)
+    evidence_by_value: dict[str, dict[str, tuple[int, int]]] = Field(default_factory=dict)
     recovery: float = 0.0  # for the baseline again, during an episode
 
 
@@ -184,11 +186,23 @@ def observe(
     `by_value` holds the window's (dropped, sessions) per (dimension, value), from which
     a firing alert names the values that contribute most.
     """
+    return judge(history, window, by_value, config)[0]
+
+
+def judge(
+    history: StageHistory,
+    window: WindowStat,
+    by_value: dict[tuple[str, str], tuple[int, int]],
+    config: DetectorConfig,
+) -> tuple[list[DropoffAlert], StepWindow]:
+    """`observe`, and how the window was judged (for every window, alert or not)."""
     start = window.start
     baseline = baseline_windows(history, start, config)
     test = assess_window(window.dropped, window.sessions, baseline, config)
-    evident, recovered, pooled = _weigh_evidence(history, window, config)
+    evident, recovered, pooled = _weigh_evidence(history, window, by_value, config)
     anomalous = (test is not None and test.anomalous) or evident
+    held_against = test.baseline if test is not None else pooled.rate if pooled else None
+    evidence = history.evidence
     alerts: list[DropoffAlert] = []
     episode = history.episode
     if episode is None:
@@ -197,13 +211,15 @@ def observe(
             if test is None or not test.anomalous:  # evident across windows
                 assert pooled is not None  # evidence needs a baseline
                 test = _stretch_test(history, pooled)
+                top = contributors(_stretch_values(history), test.baseline)
+            else:
+                top = contributors(by_value, test.baseline)
             episode = Episode(
                 alert_id=f"{history.stage}/{history.size_seconds}/{start.isoformat()}",
                 started_at=start,
             )
             history.episode = episode
             _forget_evidence(history)
-            top = contributors(by_value, test.baseline)
             alerts.append(_alert(history, episode, "firing", window, test=test, contributors=top))
     elif (test is not None and test.anomalous) or (test is None and not recovered):
         episode.normal_streak = 0
@@ -228,11 +244,29 @@ def observe(
         w.start for w in [w for w in history.windows if not w.in_episode][-config.recent_windows :]
     }
     history.windows = [w for w in history.windows if w.start >= keep_from or w.start in normal]
-    return alerts
+    size = timedelta(seconds=history.size_seconds)
+    judged = StepWindow(
+        stage=history.stage,
+        next_stage=history.next_stage,
+        window_size_seconds=history.size_seconds,
+        window_start=start,
+        window_end=start + size,
+        sessions=window.sessions,
+        dropped=window.dropped,
+        observed_rate=round(window.rate, 4),
+        baseline_rate=None if held_against is None else round(held_against, 4),
+        evidence=round(evidence, 3),
+        anomalous=anomalous,
+        alert_id=history.episode.alert_id if history.episode is not None else None,
+    )
+    return alerts, judged
 
 
 def _weigh_evidence(
-    history: StageHistory, window: WindowStat, config: DetectorConfig
+    history: StageHistory,
+    window: WindowStat,
+    by_value: dict[tuple[str, str], tuple[int, int]],
+    config: DetectorConfig,
 ) -> tuple[bool, bool, Pooled | None]:
     """Add the window to the evidence for a rise (and, in an episode, for a recovery):
     (has the rise become evident, has the recovery, the baseline they were weighed on)."""
@@ -248,6 +282,10 @@ def _weigh_evidence(
         history.evidence += weight
         history.evidence_dropped += window.dropped
         history.evidence_sessions += window.sessions
+        for (dimension, value), (dropped, sessions) in by_value.items():
+            values = history.evidence_by_value.setdefault(dimension, {})
+            before = values.get(value, (0, 0))
+            values[value] = (before[0] + dropped, before[1] + sessions)
     else:
         _forget_evidence(history)
     evident = history.evidence >= config.evidence_threshold
@@ -257,6 +295,16 @@ def _weigh_evidence(
 def _forget_evidence(history: StageHistory) -> None:
     history.evidence = history.recovery = 0.0
     history.evidence_dropped = history.evidence_sessions = 0
+    history.evidence_by_value = {}
+
+
+def _stretch_values(history: StageHistory) -> dict[tuple[str, str], tuple[int, int]]:
+    """The evidence's stretch of windows per dimension and value, as one window's."""
+    return {
+        (dimension, value): counts
+        for dimension, values in history.evidence_by_value.items()
+        for value, counts in values.items()
+    }
 
 
 def _stretch_test(history: StageHistory, pooled: Pooled) -> Assessment:
@@ -271,10 +319,20 @@ def _stretch_test(history: StageHistory, pooled: Pooled) -> Assessment:
 def contributors(
     counts: dict[tuple[str, str], tuple[int, int]], baseline: float, limit: int = 3
 ) -> list[Contributor]:
-    """The dimension values with the most drop-offs above the baseline rate.
+    """The dimension values that explain the lost conversions, most telling first.
 
-    `counts` maps (dimension, value) to (dropped, sessions) in the window.
+    `counts` maps (dimension, value) to (dropped, sessions) over what alerted (a window,
+    or the stretch of windows the evidence summed). A value's lost conversions are its
+    drop-offs above the baseline rate; its `share` of a dimension's lost conversions is
+    ranked against its `sessions_share` of that dimension's sessions: a segment with a
+    fifth of the sessions and nine tenths of the losses comes before a channel that
+    carries nearly every session and so nearly every loss. Up to `limit` per dimension.
     """
+    lost: dict[str, float] = {}
+    total: dict[str, int] = {}
+    for (dimension, _), (dropped, sessions) in counts.items():
+        lost[dimension] = lost.get(dimension, 0.0) + max(0.0, dropped - sessions * baseline)
+        total[dimension] = total.get(dimension, 0) + sessions
     found = []
     for (dimension, value), (dropped, sessions) in counts.items():
         excess = dropped - sessions * baseline
@@ -287,9 +345,11 @@ def contributors(
                     sessions=sessions,
                     rate=round(dropped / sessions, 4),
                     excess=round(excess, 2),
+                    share=round(excess / lost[dimension], 4),
+                    sessions_share=round(sessions / total[dimension], 4),
                 )
             )
-    found.sort(key=lambda c: (-c.excess, c.dimension, c.value))
+    found.sort(key=lambda c: (c.sessions_share - c.share, -c.excess, c.dimension, c.value))
     by_dimension: dict[str, int] = {}
     result = []
     for contributor in found:

@@ -1,7 +1,8 @@
 """Merging the partitions' window reports, and running the detector on final windows.
 
     WindowReport (each partition, each tick) -> merged counts of windows every partition
-    has finished -> drop-off rate per stage -> detector -> DropoffAlert
+    has finished -> drop-off rate per stage (and funnel step) -> detector -> DropoffAlert
+                                                                      and StepWindow
 
 A window of a size is final once every partition has either reported it (its
 `emitted_until` is past the window's end) or has never seen data. Windows finish in
@@ -10,13 +11,22 @@ order, so each stage's history sees them in order.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from pipeline.metrics.dropoff import DetectorConfig, StageHistory, WindowStat, observe
+from pipeline.metrics.dropoff import DetectorConfig, StageHistory, WindowStat, judge
 from pipeline.metrics.windows import WindowReport
-from schemas.outputs import DropoffAlert
+from schemas.outputs import DropoffAlert, StepWindow
+
+
+@dataclass
+class Judged:
+    """What the windows a report made final gave: alerts, and each step's judgement."""
+
+    alerts: list[DropoffAlert] = field(default_factory=list)
+    windows: list[StepWindow] = field(default_factory=list)
 
 
 class SizeState(BaseModel):
@@ -38,8 +48,11 @@ def merge_report(
     partitions: int,
     stages: tuple[str, ...],
     config: DetectorConfig,
-) -> list[DropoffAlert]:
-    """Take one partition's report; the alerts of the windows it made final."""
+    *,
+    funnel: tuple[str, ...] = (),
+) -> Judged:
+    """Take one partition's report; the alerts of the windows it made final, and how
+    each was judged (of every stage but the last, and of every funnel step but the last)."""
     size = state.size_seconds
     state.partitions_seen[report.partition] = report.has_data
     until = report.emitted_until.get(size)
@@ -51,7 +64,7 @@ def merge_report(
         if state.final_until is not None and partial.window_start < state.final_until:
             continue  # a late re-version: counted in ClickHouse, too late to alert on
         state.pending.setdefault(partial.window_start, {})[partial.partition] = partial.counts
-    alerts: list[DropoffAlert] = []
+    judged = Judged()
     while state.pending:
         start = min(state.pending)
         end = start.timestamp() + size
@@ -60,28 +73,31 @@ def merge_report(
             for p, has_data in state.partitions_seen.items()
         ):
             break
-        alerts.extend(_final(state, start, state.pending.pop(start), stages, config))
+        chains = (stages, funnel)
+        _final(state, start, state.pending.pop(start), chains, config, into=judged)
         state.final_until = datetime.fromtimestamp(end, tz=start.tzinfo)
-    return alerts
+    return judged
 
 
 def _final(
     state: SizeState,
     start: datetime,
     by_partition: dict[int, list[tuple[str, str, str, str, int]]],
-    stages: tuple[str, ...],
+    chains: tuple[tuple[str, ...], ...],
     config: DetectorConfig,
-) -> list[DropoffAlert]:
+    *,
+    into: Judged,
+) -> None:
     merged: dict[tuple[str, str, str, str], int] = {}
     for counts in by_partition.values():
         for dimension, value, stage, metric, count in counts:
             key = (dimension, value, stage, metric)
             merged[key] = merged.get(key, 0) + count
-    alerts = []
-    for rank, stage in enumerate(stages[:-1]):  # the last stage has no drop-off
+    steps = [(chain[rank], chain[rank + 1]) for chain in chains for rank in range(len(chain) - 1)]
+    for stage, next_stage in steps:  # the last of a chain has no drop-off
         history = state.stages.setdefault(
             stage,
-            StageHistory(stage=stage, next_stage=stages[rank + 1], size_seconds=state.size_seconds),
+            StageHistory(stage=stage, next_stage=next_stage, size_seconds=state.size_seconds),
         )
         dropped = merged.get(("all", "all", stage, "dropped_off"), 0)
         sessions = dropped + merged.get(("all", "all", stage, "passed"), 0)
@@ -95,5 +111,6 @@ def _final(
             if s == stage and dimension != "all"
         }
         window = WindowStat(start=start, dropped=dropped, sessions=sessions)
-        alerts.extend(observe(history, window, by_value, config))
-    return alerts
+        alerts, step_window = judge(history, window, by_value, config)
+        into.alerts.extend(alerts)
+        into.windows.append(step_window)

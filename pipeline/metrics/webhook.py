@@ -92,7 +92,11 @@ def payload(
         f"(baseline {alert.baseline_rate:.0%}) in {alert.window_start:%Y-%m-%d %H:%M} to "
         f"{alert.window_end:%H:%M} UTC"
     )
-    top = ", ".join(f"{c.dimension}={c.value} (+{c.excess:.0f})" for c in alert.contributors)
+    top = ", ".join(
+        f"{c.dimension}={c.value} ({c.share:.0%} of lost conversions, "
+        f"{c.sessions_share:.0%} of sessions)"
+        for c in alert.contributors
+    )
     generator = links.generator_for(alert)
     if kind == "slack":
         icon = ":rotating_light:" if alert.status == "firing" else ":white_check_mark:"

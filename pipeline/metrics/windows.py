@@ -8,6 +8,10 @@ What is counted, per tumbling window and per dimension (all, channel, campaign, 
     dropped_off  sessions ending at a stage without buying, at the session's end
                  (sessions by their entry channel, entry campaign and segment)
 
+and the same two for each step of the stage model's funnel (a step's name in place of
+the stage): passed when the session reached the next step, dropped_off when it reached
+no further (the funnel's last step counts only as passed: reaching it is the goal).
+
 so a stage's drop-off rate in a window is dropped_off / (dropped_off + passed).
 
 Each engine partition keeps its own partial counts (no hot key: a popular stage is
@@ -91,6 +95,10 @@ def contributions(
         outcomes = [(stage, "passed") for stage in session.passed]
         if session.dropped_off_at is not None:
             outcomes.append((session.dropped_off_at, "dropped_off"))
+        for step in session.funnel_reached:
+            outcomes.append(
+                (step, "dropped_off" if step == session.funnel_dropped_at else "passed")
+            )
         for stage, metric in outcomes:
             for dimension, value in dims:
                 yield Contribution(session.ended_at, (dimension, value, stage, metric))

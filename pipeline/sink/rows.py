@@ -20,6 +20,7 @@ from schemas.outputs import (
     JourneySnapshot,
     SessionRecord,
     StageTransition,
+    StepWindow,
 )
 
 TOUCHPOINT_COLUMNS: tuple[str, ...] = (
@@ -58,7 +59,7 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "duration_seconds", "touchpoints", "channels", "entry_event_id", "entry_channel",
     "entry_campaign", "entry_source", "segment", "exit_event_id", "exit_channel", "stage_at_start",
     "stage_at_end", "stages_reached", "converted", "revenue", "passed", "dropped_off_at",
-    "is_late",
+    "is_late", "funnel_reached", "funnel_dropped_at",
 )  # fmt: skip
 
 
@@ -107,16 +108,27 @@ def partial_rows(report: WindowReport) -> list[tuple[object, ...]]:
 ALERT_COLUMNS: tuple[str, ...] = (
     "alert_id", "status", "stage", "next_stage", "window_size_seconds", "window_start",
     "window_end", "episode_started_at", "observed_rate", "baseline_rate", "sessions",
-    "dropped", "z_score", "p_value", "severity", "contributors",
+    "dropped", "z_score", "p_value", "severity", "contributors", "contributor_shares",
 )  # fmt: skip
 
 
 def alert_row(a: DropoffAlert) -> tuple[object, ...]:
-    values = [getattr(a, column) for column in ALERT_COLUMNS[:-1]]
+    values = [getattr(a, column) for column in ALERT_COLUMNS[:-2]]
     contributors = [
         (c.dimension, c.value, c.dropped, c.sessions, c.rate, c.excess) for c in a.contributors
     ]
-    return (*values, contributors)
+    shares = [(c.share, c.sessions_share) for c in a.contributors]
+    return (*values, contributors, shares)
+
+
+STEP_WINDOW_COLUMNS: tuple[str, ...] = (
+    "stage", "next_stage", "window_size_seconds", "window_start", "window_end", "sessions",
+    "dropped", "observed_rate", "baseline_rate", "evidence", "anomalous", "alert_id",
+)  # fmt: skip
+
+
+def step_window_row(w: StepWindow) -> tuple[object, ...]:
+    return tuple(getattr(w, column) for column in STEP_WINDOW_COLUMNS)
 
 
 LINK_COLUMNS: tuple[str, ...] = (
@@ -158,6 +170,7 @@ IDENTITY_LINKS = "identity_links"
 CUSTOMER_MERGES = "customer_merges"
 IDENTITY_VIOLATIONS = "identity_violations"
 ALERTS = "alerts"
+STEP_WINDOWS = "step_windows"
 
 #: Table -> columns, for every table the partition pipelines fill at each flush.
 TABLES: dict[str, tuple[str, ...]] = {

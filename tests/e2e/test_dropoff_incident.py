@@ -1,7 +1,9 @@
 """A month of generated traffic with a two-day checkout incident, sent as one backlog
-through the real pipeline: the counts show it, and it raises exactly one alert episode, on time,
-resolved after it ends, with no alert on the normal days; the webhook receives both, the
-worker's metrics count them, the analyst dashboard's panels show it, and so does the journey
+through the real pipeline: the counts show it, and it raises exactly one alert episode on
+each step it cuts (the decision stage, and the session funnel's cart and checkout steps),
+on time, resolved after it ends, with no alert on the normal days or other steps; the
+webhook receives them, the worker's metrics count them, one view shows a step's daily
+rate, baseline and episode, the analyst dashboard's panels show it, and so does the journey
 map in a browser, number for number. The generated month is the demo's kind of traffic:
 every view docs/analysts.md documents has something to say about it."""
 
@@ -29,6 +31,8 @@ START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 DAYS = 28
 DAY = 86400
 INCIDENT = Incident.parse("decision@2026-03-16T00:00Z+48h=0.7")  # about 20% -> 70%
+#: The steps that incident cuts: the stage, and the funnel steps taken in it.
+CUT_STEPS = ("decision", "added_to_cart", "started_checkout")
 REPLAY = {
     "JOURNEYS_WINDOWS_SIZES": f"[{DAY}]",  # a few hundred sessions a day: daily windows
     # The end of the backlog closes by the wall clock: after 30 quiet seconds (a stall of
@@ -50,7 +54,7 @@ FROM alerts FINAL ORDER BY window_start, status
 """
 
 
-def test_a_checkout_incident_raises_one_episode_and_nothing_else(
+def test_a_checkout_incident_raises_one_episode_per_step_it_cuts_and_nothing_else(
     worker_factory: Callable[..., WorkerProcess],
     kafka_bootstrap: str,
     unique: str,
@@ -111,25 +115,52 @@ def _raise_and_check_the_episode(
     assert statistics.median(normal) < 0.3, rates
     assert all(rates[day] > max(0.45, normal[-1]) for day in incident_days), rates
 
+    # One episode on every step the incident cuts, the stage's and the session funnel's
+    # (a cart is added and checkout started in the decision stage), and nothing else.
     alerts = worker.query(ALERTS)
-    assert {row["alert_id"] for row in alerts} == {alerts[0]["alert_id"]}, alerts
-    firing = [row for row in alerts if row["status"] == "firing"]
-    resolved = [row for row in alerts if row["status"] == "resolved"]
-    assert len(firing) == 1 and len(resolved) == 1, alerts
-    fired = firing[0]
-    assert (fired["stage"], fired["next_stage"]) == ("decision", "retention")
-    assert INCIDENT.start <= _utc(fired["window_start"]) < INCIDENT.start + timedelta(days=2)
+    by_episode: dict[str, list[str]] = {}
+    for row in alerts:
+        by_episode.setdefault(row["alert_id"], []).append(row["status"])
+    assert all(statuses == ["firing", "resolved"] for statuses in by_episode.values()), alerts
+    firing = {row["stage"]: row for row in alerts if row["status"] == "firing"}
+    assert set(firing) == set(CUT_STEPS), alerts
+    assert len(by_episode) == len(CUT_STEPS), alerts
+    fired = firing["decision"]
+    assert fired["next_stage"] == "retention"
+    for row in firing.values():
+        assert INCIDENT.start <= _utc(row["window_start"]) < INCIDENT.start + timedelta(days=2)
+        assert row["observed_rate"] > row["baseline_rate"] + 0.2, row
+        assert row["p_value"] < 0.001 and row["contributors"] > 0, row
     assert fired["observed_rate"] > 0.55 and fired["baseline_rate"] < 0.3
-    assert fired["p_value"] < 0.001 and fired["sessions"] >= 30 and fired["contributors"] > 0
-    assert _utc(resolved[0]["window_start"]) >= INCIDENT.end
-    wait_until(lambda: len(receiver.bodies) >= 2, 120, "both alerts at the webhook")
-    assert [body["status"] for body in receiver.bodies] == ["firing", "resolved"]
+    assert fired["sessions"] >= 30
+    assert all(
+        _utc(row["window_start"]) >= INCIDENT.end for row in alerts if row["status"] == "resolved"
+    ), alerts
+    episodes = 2 * len(CUT_STEPS)
+    wait_until(lambda: len(receiver.bodies) >= episodes, 120, "every alert at the webhook")
+    statuses = sorted(body["status"] for body in receiver.bodies)
+    assert statuses == ["firing"] * len(CUT_STEPS) + ["resolved"] * len(CUT_STEPS)
     scraped = metrics(worker)
     assert scraped["journeys_alerts"] == {
-        (("stage", "decision"), ("status", "firing")): 1,
-        (("stage", "decision"), ("status", "resolved")): 1,
+        (("stage", step), ("status", status)): 1
+        for step in CUT_STEPS
+        for status in ("firing", "resolved")
     }
-    assert scraped["journeys_webhook_deliveries"] == {(("outcome", "delivered"),): 2}
+    assert scraped["journeys_webhook_deliveries"] == {(("outcome", "delivered"),): episodes}
+    # One view has each step's daily rate, its baseline and the episode.
+    watch = worker.query(
+        f"SELECT window_start, observed_rate, baseline_rate, episode, fired, resolved "
+        f"FROM step_watch WHERE window_size_seconds = {DAY} AND stage = 'started_checkout' "
+        f"AND window_start < '{START + timedelta(days=DAYS):%Y-%m-%d}' ORDER BY window_start"
+    )
+    assert len(watch) == DAYS, watch
+    checkout = firing["started_checkout"]
+    in_episode = [row for row in watch if row["episode"] == checkout["alert_id"]]
+    assert [row["fired"] for row in watch].count(True) == 1
+    assert [row["resolved"] for row in watch].count(True) == 1
+    assert _utc(in_episode[0]["window_start"]) == _utc(checkout["window_start"])
+    assert all(row["observed_rate"] > row["baseline_rate"] for row in in_episode[:2]), watch
+    assert sum(row["baseline_rate"] is not None for row in watch) >= DAYS - 10, watch
     # Every panel of the analyst dashboard (Grafana, monitoring profile) has rows to show.
     stages = [row["stage"] for row in worker.query("SELECT stage FROM stage_model FINAL")]
     for name, panel, target in targets("grafana-clickhouse-datasource"):
@@ -138,7 +169,9 @@ def _raise_and_check_the_episode(
     # view's answer, before and after a filter changes (tests/browser.py).
     screenshot = tmp_path / "journey-map.png"
     shown = check_journey_map(worker, screenshot)
-    assert [row["alert_id"] for row in shown["alerts"]] == [fired["alert_id"]]
+    assert sorted(row["alert_id"] for row in shown["alerts"]) == sorted(
+        row["alert_id"] for row in firing.values()
+    )
     print(f"journey map screenshot: {screenshot}")
     assert all(row["customers"] > 0 for row in shown["funnel"]), "every stage is reached"
     _every_documented_view_has_answers(worker)

@@ -93,11 +93,30 @@ def sessions(worker: WorkerProcess) -> list[tuple[object, ...]]:
     return [tuple(row.values()) for row in rows]
 
 
+#: The session funnel (viewed_product -> added_to_cart -> started_checkout -> ordered):
+#: A goes all the way; B views two products and stops; C stops at checkout.
+EXPECTED_FUNNEL = [
+    {"step": "viewed_product", "passed": 2, "dropped_off": 1},
+    {"step": "added_to_cart", "passed": 2, "dropped_off": 0},
+    {"step": "started_checkout", "passed": 1, "dropped_off": 1},
+    {"step": "ordered", "passed": 1, "dropped_off": 0},
+]
+
+
 def counts(worker: WorkerProcess) -> list[dict[str, object]]:
     return worker.query(
         "SELECT stage, sum(entered) AS entered, sum(passed) AS passed, "
         "sum(dropped_off) AS dropped_off FROM conversion_counts "
-        "WHERE dimension = 'all' AND window_start < '2026-03-11' GROUP BY stage ORDER BY stage"
+        "WHERE dimension = 'all' AND window_start < '2026-03-11' "
+        "AND stage IN (SELECT stage FROM stage_model) GROUP BY stage ORDER BY stage"
+    )
+
+
+def funnel(worker: WorkerProcess) -> list[dict[str, object]]:
+    return worker.query(
+        "SELECT step, sum(passed) AS passed, sum(dropped_off) AS dropped_off "
+        "FROM funnel_counts WHERE dimension = 'all' AND window_start < '2026-03-11' "
+        "GROUP BY step, rank ORDER BY rank"
     )
 
 
@@ -120,6 +139,7 @@ def test_a_replayed_csv_export_gives_the_sessions_and_counts_worked_out_by_hand(
     wait_until(lambda: len(sessions(worker)) == 3, 120, "the three sessions closed")
     assert sessions(worker) == EXPECTED_SESSIONS
     wait_until(lambda: counts(worker) == EXPECTED_COUNTS, 60, "the conversion counts")
+    assert funnel(worker) == EXPECTED_FUNNEL
     # Each output topic has its own sink: the touchpoints may land a batch after sessions.
     stored = wait_until(
         lambda: (

@@ -91,3 +91,26 @@ def test_a_changed_retention_reaches_tables_created_with_another(clickhouse: Cli
     )
     clickhouse.command("OPTIMIZE TABLE dead_letters FINAL")
     assert clickhouse.query("SELECT count() FROM dead_letters").result_rows == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("view", "table"),
+    [
+        ("v_touchpoints", "touchpoints"),
+        ("v_sessions", "sessions"),
+        ("v_transitions", "stage_transitions"),
+        ("v_journeys", "journeys"),
+    ],
+)
+def test_each_analyst_view_shows_every_column_of_its_table(
+    clickhouse: Client, view: str, table: str
+) -> None:
+    # A view keeps the columns its table had when it was made: a migration that adds a
+    # column must make the view again.
+    migrate(clickhouse, retention_days=30)
+
+    def columns(name: str) -> set[str]:
+        return {row[0] for row in clickhouse.query(f"DESCRIBE TABLE {name}").result_rows}
+
+    bookkeeping = {"_topic", "_partition", "_offset", "_inserted_at", "_version"}
+    assert columns(view) == columns(table) - bookkeeping

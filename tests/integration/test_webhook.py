@@ -40,7 +40,14 @@ ALERT = DropoffAlert(
     severity="critical",
     contributors=[
         Contributor(
-            dimension="channel", value="web", dropped=90, sessions=110, rate=0.82, excess=68.0
+            dimension="channel",
+            value="web",
+            dropped=90,
+            sessions=110,
+            rate=0.82,
+            excess=68.0,
+            share=0.8,
+            sessions_share=0.55,
         )
     ],
 )
@@ -82,7 +89,7 @@ def test_payload_shapes() -> None:
     slack = payload(ALERT, "slack", links=LINKS)
     assert set(slack) == {"text"}
     assert "decision → retention: 70% of 180 sessions (baseline 20%)" in slack["text"]
-    assert "channel=web (+68)" in slack["text"]
+    assert "channel=web (80% of lost conversions, 55% of sessions)" in slack["text"]
     assert "<https://grafana.example/d/journeys?var-stage=decision|dashboard>" in slack["text"]
     record = json.loads(json.dumps(payload(ALERT, "json", links=LINKS)))
     assert record["observed_rate"] == 0.7 and record["runbook_url"] == "https://wiki/runbook"

@@ -122,16 +122,21 @@ def test_an_alert_says_what_an_on_call_person_needs() -> None:
     assert [(c.value, c.excess) for c in alert.contributors] == [("web", 46.0), ("app", 4.0)]
 
 
-def test_contributors_rank_by_excess_drop_offs_within_each_dimension() -> None:
+def test_contributors_rank_by_lost_conversions_beyond_their_share_of_sessions() -> None:
     counts = {
-        ("channel", "web"): (50, 100),  # excess 50 - 100 * 0.2 = 30
-        ("channel", "email"): (12, 20),  # excess 8
-        ("channel", "ads"): (2, 50),  # below the baseline: not a contributor
-        ("segment", "students"): (30, 40),  # excess 22
+        # Nearly every session is on the web, so nearly every loss is: no explanation.
+        ("channel", "web"): (62, 190),  # lost 62 - 190 * 0.2 = 24: all, of 95 % of sessions
+        ("channel", "email"): (2, 10),  # at the baseline: not a contributor
+        # A fifth of the sessions lost nearly all the conversions: the culprit.
+        ("segment", "students"): (30, 40),  # lost 22 of 24, of 20 % of sessions
+        ("segment", "regulars"): (34, 160),  # lost 2 of 24, of 80 %
     }
-    ranked = [(c.dimension, c.value, c.excess) for c in contributors(counts, 0.2)]
+    ranked = [
+        (c.dimension, c.value, c.excess, c.share, c.sessions_share)
+        for c in contributors(counts, 0.2)
+    ]
     assert ranked == [
-        ("channel", "web", 30.0),
-        ("segment", "students", 22.0),
-        ("channel", "email", 8.0),
+        ("segment", "students", 22.0, 0.9167, 0.2),
+        ("channel", "web", 24.0, 1.0, 0.95),
+        ("segment", "regulars", 2.0, 0.0833, 0.8),
     ]

@@ -6,12 +6,14 @@ detection delays these runs show."""
 from __future__ import annotations
 
 import random
+import re
 import statistics
 
 import pytest
 
 from pipeline.metrics.dropoff import DetectorConfig, StageHistory, WindowStat, observe
-from tests.dropoff_sim import DAY, T0, Incident, days_of, firing_days
+from tests.dropoff_sim import DAY, SEGMENTS, T0, Incident, days_of, episodes, firing_days
+from tests.support import REPO
 
 pytestmark = pytest.mark.unit
 
@@ -27,20 +29,53 @@ def test_at_most_one_false_episode_per_90_days(volume: int, p0: float) -> None:
     assert episodes / (streams * days / 90) <= 1.0, episodes
 
 
-def test_nine_in_ten_incidents_are_caught_at_every_volume() -> None:
+def stated_delays() -> dict[int, int]:
+    """docs/alerting.md's table: sessions a day at the stage -> 90 % alerted within days."""
+    text = (REPO / "docs" / "alerting.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| [\d.]+ % \| \d+ \| (\d+) \|", text, re.MULTILINE)
+    assert len(rows) >= 5, "docs/alerting.md's delay table"
+    return {int(volume): int(days) for volume, days in rows}
+
+
+def test_nine_in_ten_incidents_are_caught_within_the_delay_the_docs_state() -> None:
+    stated = stated_delays()
     rng = random.Random(7)
-    caught, delays = 0, []
+    in_time, delays = 0, []
     trials = 80
     for _ in range(trials):
         volume = round(5 * 100 ** rng.random())  # 5 to 500 sessions a day, log-uniform
         incident = Incident(start=90, days=21, conversion=rng.uniform(0.3, 0.6))
         fired = firing_days(rng, volume, rng.uniform(0.1, 0.4), 130, incident)
         during = [day - incident.start for day in fired if day >= incident.start]
-        if during and during[0] < incident.days:
-            caught += 1
-            delays.append(during[0])
-    assert caught >= 0.9 * trials, caught
+        # The delay stated for the nearest volume the table lists at or below this one.
+        allowed = stated[max(v for v in stated if v <= volume)]
+        if during and during[0] <= allowed:
+            in_time += 1
+        delays += during[:1]
+    assert in_time >= 0.9 * trials, in_time
     assert statistics.median(delays) <= 2, delays
+
+
+def test_the_culprit_segment_is_named_first_when_one_segment_loses_conversions() -> None:
+    rng = random.Random(5)
+    caught, first = 0, 0
+    for _ in range(100):
+        volume = round(5 * 100 ** rng.random())
+        culprit = rng.choice(list(SEGMENTS))
+        incident = Incident(90, 21, rng.uniform(0.3, 0.6), segment=culprit)
+        fired = [
+            alert
+            for day, alert in episodes(rng, volume, rng.uniform(0.1, 0.4), 130, incident)
+            if incident.start <= day < incident.start + incident.days
+        ]
+        if fired:
+            caught += 1
+            top = fired[0].contributors[0]
+            first += (top.dimension, top.value) == ("segment", culprit)
+    # A segment of a tenth of a quiet step's sessions can lose half its conversions
+    # unseen: its share of the step's rate is within the step's own noise.
+    assert caught >= 30, caught
+    assert first >= 0.9 * caught, (first, caught)
 
 
 def test_evidence_across_days_catches_what_no_single_day_shows() -> None:

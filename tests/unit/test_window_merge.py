@@ -41,7 +41,7 @@ def report(
 def merge(state: SizeState, *reports: WindowReport, partitions: int = 2) -> list[str]:
     alerts = []
     for item in reports:
-        alerts += merge_report(state, item, partitions, STAGES, CONFIG)
+        alerts += merge_report(state, item, partitions, STAGES, CONFIG).alerts
     return [f"{a.status}@{a.window_start:%H}" for a in alerts]
 
 
@@ -74,3 +74,35 @@ def test_a_spike_in_the_merged_counts_alerts_once_and_late_versions_do_not() -> 
     # A late re-version of a final window changes ClickHouse's counts, not the alerts.
     assert merge(state, report(0, 4, 16, 5, version=2)) == []
     assert state.stages["decision"].windows[-1].dropped == 29
+
+
+def test_funnel_steps_are_watched_like_stages_with_the_next_step_named() -> None:
+    state = SizeState(size_seconds=3600)
+    funnel = ("cart", "decision_step", "paid")
+    raised = []
+    for window in range(8):
+        spike = window == 7
+        counts = [
+            ("all", "all", "decision_step", "dropped_off", 45 if spike else 5),
+            ("all", "all", "decision_step", "passed", 5 if spike else 45),
+        ]
+        start = T0 + window * HOUR
+        item = WindowReport(
+            partition=0, has_data=True, emitted_until={3600: start + HOUR},
+            partials=[PartialCounts(partition=0, size_seconds=3600, window_start=start,
+                                    version=1, counts=counts)],
+        )  # fmt: skip
+        judged = merge_report(state, item, 1, STAGES, CONFIG, funnel=funnel)
+        raised += judged.alerts
+        steps = [(w.stage, w.window_start, w.sessions) for w in judged.windows]
+        assert steps == [
+            (name, start, sessions)
+            for name, sessions in (("awareness", 0), ("decision", 0), ("cart", 0))
+        ] + [("decision_step", start, 50)]
+    assert set(state.stages) == {"awareness", "decision", "cart", "decision_step"}
+    assert [(a.stage, a.next_stage, a.status) for a in raised] == [
+        ("decision_step", "paid", "firing")
+    ]
+    (last,) = [w for w in judged.windows if w.stage == "decision_step"]
+    assert last.anomalous and last.alert_id == raised[0].alert_id
+    assert (last.observed_rate, last.baseline_rate) == (0.9, 0.1)
