@@ -55,7 +55,9 @@ TARGETS: dict[str, Kind] = {
 PROPERTY_PREFIX = "properties."
 #: Fields whose values are personal: never echoed in messages.
 PERSONAL = frozenset({"email", "phone"})
-REQUIRED = ("event_time", "channel", "action")
+REQUIRED = ("event_time", "channel")
+#: ... and one of these: an action, or the source's own event name (or both).
+WHAT_HAPPENED = ("action", "event")
 TIME_FORMATS = ("iso", "unix", "unix_ms")
 _RULE_KEYS = {"column", "const", "values", "unmapped", "default", "format", "timezone"}
 _TOP_KEYS = {"format", "csv", "null_values", "fields"}
@@ -186,6 +188,10 @@ class _Checker:
         for required in REQUIRED:
             if required not in mapped:
                 raise self.fail(line, f"fields.{required}", "required: name a column or a const")
+        if not mapped & set(WHAT_HAPPENED):
+            raise self.fail(
+                line, "fields.action", "required (or fields.event): name a column or a const"
+            )
         if not mapped & set(IDENTIFIERS):
             raise self.fail(
                 line, "fields", f"map at least one identifier: {', '.join(IDENTIFIERS)}"
@@ -295,7 +301,7 @@ class _Checker:
     def channels_and_actions(self, rules: tuple[FieldRule, ...]) -> None:
         """Channels and actions the mapping can produce must exist (as far as it shows)."""
         channel_rule = next(rule for rule in rules if rule.target == "channel")
-        action_rule = next(rule for rule in rules if rule.target == "action")
+        action_rule = next((rule for rule in rules if rule.target == "action"), None)
         channels = set(get_args(ImportChannel))
         produced = _produced(channel_rule)
         for channel in produced or ():
@@ -310,6 +316,8 @@ class _Checker:
             if produced is not None
             else frozenset().union(*KNOWN_ACTIONS.values())
         )
+        if action_rule is None:  # the source's own events: custom_event, on any channel
+            return
         for action in _produced(action_rule) or ():
             if action not in possible:
                 where = (

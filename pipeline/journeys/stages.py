@@ -45,13 +45,14 @@ class RuleSpec(BaseModel):
     channel: tuple[str, ...] | None = None
     action: tuple[str, ...] | None = None
     action_pattern: str | None = None
+    event: tuple[str, ...] | None = None
     properties: dict[str, str] = Field(default_factory=dict)
     min_purchases: int | None = Field(default=None, ge=0)
     max_purchases: int | None = Field(default=None, ge=0)
     min_score: float | None = None
     max_score: float | None = None
 
-    @field_validator("channel", "action", mode="before")
+    @field_validator("channel", "action", "event", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return _as_tuple(value) if isinstance(value, str | list) or value is None else value
@@ -84,6 +85,7 @@ class Rule:
     channels: frozenset[str] | None
     actions: frozenset[str] | None
     action_pattern: re.Pattern[str] | None
+    events: frozenset[str] | None  # the source's own event names (property `event`)
     properties: tuple[tuple[str, re.Pattern[str]], ...]
     min_purchases: int | None
     max_purchases: int | None
@@ -100,6 +102,7 @@ class Rule:
                 self.action_pattern is None
                 or bool(self.action_pattern.fullmatch(touchpoint.action))
             )
+            and (self.events is None or touchpoint.properties.get("event") in self.events)
             and (self.min_purchases is None or purchases_before >= self.min_purchases)
             and (self.max_purchases is None or purchases_before <= self.max_purchases)
             and (self.min_score is None or (score is not None and score >= self.min_score))
@@ -114,6 +117,7 @@ class Rule:
         """True when only channel and action decide (nothing narrows it further)."""
         return (
             self.action_pattern is None
+            and self.events is None
             and not self.properties
             and self.min_purchases is None
             and self.max_purchases is None
@@ -261,6 +265,7 @@ def _compile(spec: RuleSpec, line: int, fail: Callable[[int, str], ConfigError])
         action_pattern=regex(spec.action_pattern, "action_pattern")
         if spec.action_pattern
         else None,
+        events=frozenset(spec.event) if spec.event is not None else None,
         properties=tuple(
             (name, regex(pattern, f"properties.{name}"))
             for name, pattern in spec.properties.items()

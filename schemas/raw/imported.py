@@ -3,7 +3,8 @@
 Topic `touchpoints.raw.import`. A mapping file turns each row of a CSV, JSON Lines or
 Parquet export into this shape; the import normaliser then hashes the email and phone,
 flags bots, cleans the URL and checks the action against the named channel, exactly as
-for live traffic. The touchpoint takes the channel the row names, never `import`.
+for live traffic. The touchpoint takes the channel the row names, never `import`. A row
+may carry its source's own event name (`event`) instead of, or beside, an action.
 
     {"event_id": "orders.csv:17", "event_time": "2026-03-15T18:52:00+01:00",
      "channel": "commerce", "platform": "shopify", "action": "order_placed",
@@ -87,9 +88,18 @@ class ImportEvent(BaseModel):
     platform: str | None = Field(
         default=None, min_length=1, max_length=64, description="the emitting system (lower-cased)"
     )
-    action: str = Field(
+    action: str | None = Field(
+        default=None,
         pattern=r"^[a-z][a-z0-9_]{0,63}$",
-        description="a canonical action of that channel (docs/channels.md)",
+        description="a canonical action of that channel (docs/channels.md); without one, "
+        "`custom_event` (required unless `event` is given)",
+    )
+    event: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the source's own event name, kept as property `event` (stage rules "
+        "and funnel steps match it with `event:`)",
     )
     user_id: RawId | None = Field(default=None, description="the brand's customer id")
     anonymous_id: str | None = Field(default=None, max_length=200, description="a cookie id")
@@ -109,11 +119,13 @@ class ImportEvent(BaseModel):
         default=None, max_length=1024, description="read for bot detection, never kept"
     )
     properties: dict[PropertyName, Scalar] = Field(
-        default_factory=dict, max_length=31, description="kept as text, cut to 256 characters"
+        default_factory=dict, max_length=30, description="kept as text, cut to 256 characters"
     )
 
     @model_validator(mode="after")
     def _check(self) -> ImportEvent:
+        if self.action is None and self.event is None:
+            raise ValueError("an action or an event is required")
         if not any(getattr(self, name) for name in IDENTIFIERS):
             raise ValueError("an identifier is required: " + ", ".join(IDENTIFIERS))
         if self.revenue is not None and self.currency is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from pipeline.ingest.channels.base import ChannelSpec
+from pipeline.ingest.channels.base import CUSTOM_EVENT, ChannelSpec
 from schemas.raw import module_name
 from schemas.touchpoint import Channel
 
@@ -27,8 +27,11 @@ def _load() -> dict[Channel, ChannelSpec[Any]]:
 
 SPECS: dict[Channel, ChannelSpec[Any]] = _load()
 
-#: The actions each channel's normaliser can produce (what stage rules may name). Not
-#: `import`: its touchpoints carry the channel each row names, with that channel's actions.
+#: The actions each channel's normaliser can produce (what stage rules may name), and
+#: `custom_event`, which an imported row may carry on any channel. Not `import`: its
+#: touchpoints carry the channel each row names, with that channel's actions.
 KNOWN_ACTIONS: dict[str, frozenset[str]] = {
-    channel.value: spec.actions for channel, spec in SPECS.items() if channel is not Channel.IMPORT
+    channel.value: spec.actions | {CUSTOM_EVENT}
+    for channel, spec in SPECS.items()
+    if channel is not Channel.IMPORT
 }

@@ -22,6 +22,10 @@ from schemas.touchpoint import Campaign, Channel, Identities, RawRef, Touchpoint
 
 RawEvent = TypeVar("RawEvent", bound=BaseModel)
 
+#: The action of an imported row that names only its source's own event (kept as
+#: property `event`): an action of every channel, which stage rules may name.
+CUSTOM_EVENT = "custom_event"
+
 
 @dataclass(frozen=True)
 class MapContext:

@@ -2,7 +2,9 @@
 
 The row already speaks the canonical language, so mapping is mostly checking: the action
 must be one the named channel's own normaliser can produce (stage rules only know those),
-personal data is hashed, the URL cleaned and the user agent read for bots only.
+or `custom_event` for a row that names only its source's own event (kept as property
+`event`, which stage rules match), personal data is hashed, the URL cleaned and the user
+agent read for bots only.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import importlib
 from typing import get_args
 
 from pipeline.ingest.channels.base import (
+    CUSTOM_EVENT,
     ChannelSpec,
     MapContext,
     campaign,
@@ -36,17 +39,19 @@ CHANNEL_ACTIONS: dict[str, frozenset[str]] = {
 def import_touchpoint(event: ImportEvent, ctx: MapContext) -> Touchpoint:
     """A touchpoint on the row's own channel, with the row's event time."""
     known = CHANNEL_ACTIONS[event.channel]
-    if event.action not in known:
+    action = event.action or CUSTOM_EVENT
+    if action not in known and action != CUSTOM_EVENT:
         raise ValueError(
-            f"action: {event.action!r} is not an action of channel {event.channel} "
+            f"action: {action!r} is not an action of channel {event.channel} "
             f"(known: {', '.join(sorted(known))})"
         )
+    own = {"event": event.event} if event.event is not None else {}
     return ctx.touchpoint(
         event_id=f"import:{event.event_id}",
         event_time=event.event_time,
         channel=Channel(event.channel),
         platform=(event.platform or "import").lower(),
-        action=event.action,
+        action=action,
         identities=identities(
             user_id=event.user_id,
             anonymous_id=event.anonymous_id,
@@ -56,12 +61,15 @@ def import_touchpoint(event: ImportEvent, ctx: MapContext) -> Touchpoint:
             device_id=event.device_id,
         ),
         campaign=_campaign(event),
-        revenue=money(event.revenue, signed=event.action == "order_refunded"),
+        revenue=money(event.revenue, signed=action == "order_refunded"),
         currency=event.currency,
         score=event.score,
         sentiment=event.sentiment,
         is_bot=ctx.is_bot(event.user_agent),
-        properties={**properties(**event.properties), **properties(url=clean_url(event.page_url))},
+        properties={
+            **properties(**event.properties),
+            **properties(url=clean_url(event.page_url), **own),
+        },
     )
 
 
@@ -89,5 +97,5 @@ SPEC = ChannelSpec(
     Channel.IMPORT,
     ImportEvent,
     import_touchpoint,
-    frozenset().union(*CHANNEL_ACTIONS.values()),
+    frozenset().union(*CHANNEL_ACTIONS.values(), {CUSTOM_EVENT}),
 )
