@@ -70,6 +70,7 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     is_late: bool = False  # this version exists because a late touchpoint arrived
     funnel_reached: list[str] = []  # the stage model's funnel steps reached, in order
     funnel_dropped_at: str | None = None  # the last step reached, when short of the end
+    dimensions: dict[str, str] = {}  # the stage model's own dimensions: entry's values
 
 
 class StageTransition(msgspec.Struct, frozen=True, kw_only=True):

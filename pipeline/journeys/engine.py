@@ -390,6 +390,12 @@ def _extend_session(
     purchases_before: int,
 ) -> None:
     when, channel = touchpoint.event_time, touchpoint.channel.value
+    model = config.stage_model
+    if model.dimensions and (session.touchpoints == 0 or when < session.started_at):
+        # The entry touchpoint's values of the model's own dimensions ('' when it has none).
+        session.dimensions = {
+            name: touchpoint.properties.get(name, "") for name in model.dimensions
+        }
     if when < session.started_at:  # only late touchpoints come before the start
         session.started_at = when
         session.entry_event_id, session.entry_channel = touchpoint.event_id, channel
@@ -405,7 +411,6 @@ def _extend_session(
         session.channels.append(channel)
     if stage is not None and stage not in session.stages_reached:
         session.stages_reached.append(stage)
-    model = config.stage_model
     if model.is_purchase(touchpoint):
         session.converted = True
     if touchpoint.revenue is not None:

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.errors import ConfigError
+from pipeline.metrics.windows import BUILT_IN_DIMENSIONS
 from pipeline.yamlfile import LINE as _LINE
 from pipeline.yamlfile import load_yaml_mapping
 from schemas.touchpoint import Touchpoint
@@ -75,6 +76,7 @@ class StageModelSpec(BaseModel):
     purchase_actions: tuple[str, ...] = ("order_placed", "store_purchase")
     rules: tuple[dict[str, Any], ...] = Field(min_length=1)
     funnel: tuple[dict[str, Any], ...] = ()
+    dimensions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,9 @@ class StageModel:
     rules: tuple[Rule, ...]
     purchase_actions: frozenset[str]
     funnel: tuple[Rule, ...] = ()  # the funnel's steps, in order (each rule's stage: its name)
+    # Touchpoint properties that counts and alert explanations break sessions down by
+    # (the entry touchpoint's), beside channel, campaign and segment.
+    dimensions: tuple[str, ...] = ()
 
     @property
     def funnel_steps(self) -> tuple[str, ...]:
@@ -213,8 +218,20 @@ def _check(
                 )
         rules.append(rule)
     funnel = _check_funnel(spec, top_line, fail, known_actions, all_actions)
+    for name in spec.dimensions:
+        if name in BUILT_IN_DIMENSIONS or not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
+            raise fail(
+                top_line,
+                f"dimensions: {name!r} must be a property name in snake_case, not one of "
+                + ", ".join(BUILT_IN_DIMENSIONS),
+            )
     return StageModel(
-        spec.name, spec.stages, tuple(rules), frozenset(spec.purchase_actions), funnel
+        spec.name,
+        spec.stages,
+        tuple(rules),
+        frozenset(spec.purchase_actions),
+        funnel,
+        tuple(dict.fromkeys(spec.dimensions)),
     )
 
 

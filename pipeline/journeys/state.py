@@ -55,6 +55,7 @@ class SessionState(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=
     dropped_off_at: str | None = None
     funnel: list[str] = []  # the funnel steps reached, in order
     funnel_dropped_at: str | None = None  # set when it closes short of the funnel's end
+    dimensions: dict[str, str] = {}  # the stage model's own dimensions, of its entry
 
     def record(
         self, customer_id: str, status: SessionStatus, is_late: bool = False
@@ -86,6 +87,7 @@ class SessionState(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=
             is_late=is_late,
             funnel_reached=list(self.funnel),
             funnel_dropped_at=self.funnel_dropped_at,
+            dimensions=dict(self.dimensions),
         )
 
 

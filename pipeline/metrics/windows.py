@@ -1,6 +1,7 @@
 """Conversion counts per event-time window, counted per partition and merged downstream.
 
-What is counted, per tumbling window and per dimension (all, channel, campaign, segment):
+What is counted, per tumbling window and per dimension (all, channel, campaign, segment,
+and for sessions the stage model's own dimensions, e.g. device):
 
     entered      customers entering a stage (first time ever), at the transition's time,
                  by the channel/campaign/segment of the touchpoint that moved them
@@ -68,13 +69,13 @@ class Contribution(NamedTuple):
     key: CountKey
 
 
+#: What every count breaks down by; a stage model may add its own (touchpoint properties).
+BUILT_IN_DIMENSIONS = ("all", "channel", "campaign", "segment")
+
+
 def _dimensions(channel: str, campaign: str | None, segment: str | None) -> list[tuple[str, str]]:
-    return [
-        ("all", "all"),
-        ("channel", channel),
-        ("campaign", campaign or NONE),
-        ("segment", segment or NONE),
-    ]
+    values = ("all", channel, campaign or NONE, segment or NONE)
+    return list(zip(BUILT_IN_DIMENSIONS, values, strict=True))
 
 
 def contributions(
@@ -92,6 +93,7 @@ def contributions(
             )
     for session in settled:
         dims = _dimensions(session.entry_channel, session.entry_campaign, session.segment)
+        dims.extend((name, value or NONE) for name, value in session.dimensions.items())
         outcomes = [(stage, "passed") for stage in session.passed]
         if session.dropped_off_at is not None:
             outcomes.append((session.dropped_off_at, "dropped_off"))

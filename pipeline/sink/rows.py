@@ -59,7 +59,7 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "duration_seconds", "touchpoints", "channels", "entry_event_id", "entry_channel",
     "entry_campaign", "entry_source", "segment", "exit_event_id", "exit_channel", "stage_at_start",
     "stage_at_end", "stages_reached", "converted", "revenue", "passed", "dropped_off_at",
-    "is_late", "funnel_reached", "funnel_dropped_at",
+    "is_late", "funnel_reached", "funnel_dropped_at", "dimensions",
 )  # fmt: skip
 
 

@@ -157,3 +157,33 @@ def test_bad_funnel_steps_fail_with_file_line_and_reason(
     message = str(raised.value)
     assert message.startswith(f"{tmp_path / 'model.yml'}:{line}: "), message
     assert reason in message
+
+
+def test_a_models_own_dimensions_break_sessions_down_by_their_entry(tmp_path: Path) -> None:
+    model = load(tmp_path, FUNNEL + "dimensions: [device]\n")
+    out, _ = run(
+        [
+            touchpoint("add_to_cart", 0 * HOUR, device="mobile"),
+            touchpoint("checkout_started", timedelta(minutes=2), device="desktop"),
+            touchpoint("page_view", 3 * HOUR),  # no device: counted as (none)
+        ],
+        EngineConfig(stage_model=model),
+    )
+    assert [s.dimensions for s in out.settled] == [{"device": "mobile"}, {"device": ""}]
+    by_device = Counter(
+        (value, name, metric)
+        for _, (dimension, value, name, metric) in contributions([], out.settled)
+        if dimension == "device"
+    )
+    assert by_device == {
+        ("mobile", "cart", "passed"): 1,
+        ("mobile", "checkout", "dropped_off"): 1,
+        ("mobile", "buying", "dropped_off"): 1,
+        ("(none)", "buying", "dropped_off"): 1,
+    }
+
+
+@pytest.mark.parametrize("name", ["channel", "Device"])
+def test_a_model_dimension_must_be_another_property_name(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match=f"dimensions: '{name}' must be a property name"):
+        load(tmp_path, FUNNEL + f"dimensions: [{name}]\n")
