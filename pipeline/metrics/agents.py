@@ -38,18 +38,28 @@ def register_metrics_agents(
     alerts_counted = (telemetry or Telemetry()).alerts
     table = app.Table("window_merge", partitions=1, key_type=str, value_type=bytes)
 
+    # The state as last written, decoded: read again only when the table holds another
+    # value (recovered, or written by an earlier owner of the partition).
+    decoded: dict[int, tuple[bytes, SizeState]] = {}
+
     async def merge(stream: Any) -> None:
         # WindowReport -> merged final windows -> detector -> StepWindow, DropoffAlert
         async for event in stream.events():
             report = WindowReport.model_validate_json(event.value)
             for size in sizes:
-                raw = table.get(str(size))
-                state = SizeState.model_validate_json(raw) if raw else SizeState(size_seconds=size)
-                before = state.model_dump_json()
+                raw = table.get(str(size)) or b""
+                known = decoded.get(size)
+                if known is not None and known[0] == raw:
+                    state = known[1]
+                elif raw:
+                    state = SizeState.model_validate_json(raw)
+                else:
+                    state = SizeState(size_seconds=size)
                 judged = merge_report(state, report, partitions, stages, config, funnel=funnel)
-                after = state.model_dump_json()
-                if after != before:  # heartbeats mostly change nothing: no write
-                    table[str(size)] = after.encode()
+                after = state.model_dump_json().encode()
+                if after != raw:  # heartbeats mostly change nothing: no write
+                    table[str(size)] = after
+                decoded[size] = (after, state)
                 for judgement in judged.windows:
                     await step_windows.send(
                         key=judgement.stage.encode(), value=judgement.model_dump_json().encode()
