@@ -20,10 +20,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from pipeline.attribution.heuristics import AttributionConfig
 from pipeline.errors import ConfigError
 from pipeline.metrics.dropoff import DetectorConfig
 
@@ -495,6 +504,68 @@ def _http_url(value: str) -> None:
         raise ValueError("not an http:// or https:// URL")
 
 
+class AttributionSettings(BaseSettings):
+    """Attribution of conversions to touches. Environment prefix: `JOURNEYS_ATTRIBUTION_`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JOURNEYS_ATTRIBUTION_", frozen=True, extra="ignore"
+    )
+
+    enabled: bool = Field(
+        default=True,
+        description="JOURNEYS_ATTRIBUTION_ENABLED: credit every purchase to the touches "
+        "before it, with every model (table attribution_credits).",
+    )
+    lookback: Duration = Field(
+        default=AttributionConfig.lookback,
+        description="JOURNEYS_ATTRIBUTION_LOOKBACK: how far before a purchase its path "
+        "reaches (seconds or ISO 8601, e.g. P30D).",
+    )
+    since_previous_conversion: bool = Field(
+        default=AttributionConfig.since_previous_conversion,
+        description="JOURNEYS_ATTRIBUTION_SINCE_PREVIOUS_CONVERSION: a path starts after "
+        "the customer's previous purchase.",
+    )
+    half_life: Duration = Field(
+        default=AttributionConfig.half_life,
+        description="JOURNEYS_ATTRIBUTION_HALF_LIFE: the time decay model halves a touch's "
+        "weight for every this long before the purchase.",
+    )
+    first_share: float = Field(
+        default=AttributionConfig.first_share,
+        ge=0,
+        le=1,
+        description="JOURNEYS_ATTRIBUTION_FIRST_SHARE: the position based model's share for "
+        "the first touch.",
+    )
+    last_share: float = Field(
+        default=AttributionConfig.last_share,
+        ge=0,
+        le=1,
+        description="JOURNEYS_ATTRIBUTION_LAST_SHARE: ... and for the last touch (the middle "
+        "touches share the rest).",
+    )
+
+    @field_validator("last_share")
+    @classmethod
+    def _shares_fit(cls, value: float, info: ValidationInfo) -> float:
+        if info.data.get("first_share", 0.0) + value > 1:
+            raise ValueError("with JOURNEYS_ATTRIBUTION_FIRST_SHARE, more than 1")
+        return value
+
+    def config(self) -> AttributionConfig | None:
+        """The engine's attribution, or None when it is off."""
+        if not self.enabled:
+            return None
+        return AttributionConfig(
+            lookback=self.lookback,
+            since_previous_conversion=self.since_previous_conversion,
+            half_life=self.half_life,
+            first_share=self.first_share,
+            last_share=self.last_share,
+        )
+
+
 class IdentitySettings(BaseSettings):
     """Identity stitching guard rails. Environment prefix: `JOURNEYS_IDENTITY_`.
 
@@ -645,6 +716,7 @@ class Settings(BaseModel):
     stages: StageSettings = Field(default_factory=StageSettings)
     windows: WindowSettings = Field(default_factory=WindowSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    attribution: AttributionSettings = Field(default_factory=AttributionSettings)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)

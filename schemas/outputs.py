@@ -73,6 +73,24 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     dimensions: dict[str, str] = {}  # the stage model's own dimensions: entry's values
 
 
+class AttributionCredit(msgspec.Struct, frozen=True, kw_only=True):
+    """One touch's credit for one conversion under one model (table attribution_credits);
+    the highest version of a (conversion, model, touch) is the credit as it stands."""
+
+    conversion_id: str  # the purchase touchpoint's event id
+    customer_id: str
+    converted_at: datetime
+    model: str  # first_touch | last_touch | last_non_direct | linear | time_decay | position_based
+    touch_event_id: str
+    touch_time: datetime
+    channel: str
+    campaign: str | None
+    source: str | None
+    conversions: Decimal  # its share of the conversion: a model's shares sum to 1
+    revenue: Decimal  # ... and of its revenue
+    version: int
+
+
 class StageTransition(msgspec.Struct, frozen=True, kw_only=True):
     """A customer's move in the stage model (table stage_transitions)."""
 

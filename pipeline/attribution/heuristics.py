@@ -50,9 +50,11 @@ class Touch:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The models' parameters (JOURNEYS_ATTRIBUTION_*)."""
+class AttributionConfig:
+    """The paths' extent and the models' parameters (defaults of JOURNEYS_ATTRIBUTION_*)."""
 
+    lookback: timedelta = timedelta(days=30)
+    since_previous_conversion: bool = False  # paths start after the customer's last one
     half_life: timedelta = timedelta(days=7)
     first_share: float = 0.4  # position based: the first touch's share ...
     last_share: float = 0.4  # ... and the last's; the middle touches share the rest
@@ -84,7 +86,10 @@ def path_within(
 
 
 def weights(
-    path: Sequence[Touch], converted_at: datetime, model: Model, settings: Settings = Settings()
+    path: Sequence[Touch],
+    converted_at: datetime,
+    model: Model,
+    settings: AttributionConfig = AttributionConfig(),
 ) -> list[float]:
     """Each touch's weight under `model` (summing to 1); empty for an empty path."""
     if not path:
@@ -92,25 +97,27 @@ def weights(
     return _WEIGHTS[model](path, converted_at, settings)
 
 
-def _first(path: Sequence[Touch], _at: datetime, _settings: Settings) -> list[float]:
+def _first(path: Sequence[Touch], _at: datetime, _settings: AttributionConfig) -> list[float]:
     return [1.0] + [0.0] * (len(path) - 1)
 
 
-def _last(path: Sequence[Touch], _at: datetime, _settings: Settings) -> list[float]:
+def _last(path: Sequence[Touch], _at: datetime, _settings: AttributionConfig) -> list[float]:
     return [0.0] * (len(path) - 1) + [1.0]
 
 
-def _last_non_direct(path: Sequence[Touch], _at: datetime, _settings: Settings) -> list[float]:
+def _last_non_direct(
+    path: Sequence[Touch], _at: datetime, _settings: AttributionConfig
+) -> list[float]:
     """The last touch that is not a direct visit (the last touch when all are)."""
     chosen = max((i for i, t in enumerate(path) if not t.direct), default=len(path) - 1)
     return [1.0 if i == chosen else 0.0 for i in range(len(path))]
 
 
-def _linear(path: Sequence[Touch], _at: datetime, _settings: Settings) -> list[float]:
+def _linear(path: Sequence[Touch], _at: datetime, _settings: AttributionConfig) -> list[float]:
     return [1.0 / len(path)] * len(path)
 
 
-def _time_decay(path: Sequence[Touch], at: datetime, settings: Settings) -> list[float]:
+def _time_decay(path: Sequence[Touch], at: datetime, settings: AttributionConfig) -> list[float]:
     """Halved for every `half_life` between the touch and the conversion."""
     half_life = settings.half_life.total_seconds()
     raw = [math.pow(2.0, -(at - t.at).total_seconds() / half_life) for t in path]
@@ -118,7 +125,9 @@ def _time_decay(path: Sequence[Touch], at: datetime, settings: Settings) -> list
     return [r / total for r in raw]
 
 
-def _position_based(path: Sequence[Touch], _at: datetime, settings: Settings) -> list[float]:
+def _position_based(
+    path: Sequence[Touch], _at: datetime, settings: AttributionConfig
+) -> list[float]:
     """First and last their shares, the middle touches the rest evenly (one touch: all;
     two: half each)."""
     n = len(path)
@@ -143,7 +152,7 @@ def credit(
     converted_at: datetime,
     revenue: Decimal,
     model: Model,
-    settings: Settings = Settings(),
+    settings: AttributionConfig = AttributionConfig(),
 ) -> list[Credit]:
     """Each touch's credit for one conversion worth `revenue`, summing exactly to 1 and
     to `revenue`."""

@@ -33,11 +33,14 @@ import bisect
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pipeline.attribution.heuristics import AttributionConfig
+from pipeline.attribution.live import conversion_credits, conversions_touched_by
 from pipeline.journeys.identity import CustomerRef
 from pipeline.journeys.stages import StageModel
 from pipeline.journeys.state import CustomerState, PathStep, SessionState, session_id
 from pipeline.metrics.windows import WindowReport
 from schemas.outputs import (
+    AttributionCredit,
     EnrichedTouchpoint,
     JourneySnapshot,
     SessionRecord,
@@ -60,6 +63,7 @@ class EngineConfig:
     path_limit: int = 50
     seen_limit: int = 200  # redeliveries come soon after the original
     recent_sessions: int = 3
+    attribution: AttributionConfig | None = field(default_factory=AttributionConfig)  # None: none
 
 
 @dataclass
@@ -77,6 +81,7 @@ class Outputs:
     # customer's state moves to the winner (both keyed by the winner).
     forwards: list[tuple[CustomerRef, Touchpoint]] = field(default_factory=list)
     moves: list[tuple[CustomerRef, CustomerState]] = field(default_factory=list)
+    credits: list[AttributionCredit] = field(default_factory=list)  # attribution, per model
 
     def __bool__(self) -> bool:
         return bool(
@@ -88,6 +93,7 @@ class Outputs:
             or self.reports
             or self.forwards
             or self.moves
+            or self.credits
         )
 
     def extend(self, other: Outputs) -> None:
@@ -100,6 +106,7 @@ class Outputs:
         self.reports.extend(other.reports)
         self.forwards.extend(other.forwards)
         self.moves.extend(other.moves)
+        self.credits.extend(other.credits)
 
 
 def new_customer(customer_id: str, partition: int) -> CustomerState:
@@ -454,8 +461,10 @@ def _journey_step(
         campaign=(campaign.name or campaign.campaign_id) if campaign else None,
         purchase=model.is_purchase(touchpoint),
         revenue=touchpoint.revenue,
+        source=campaign.source if campaign else None,
     )
     state.path = [*state.path, step][-config.path_limit :]
+    _attribute(state, step, config, out, is_late=is_late)
     if stage is None:
         return False
     if stage not in state.first_reached or when < state.first_reached[stage]:
@@ -483,6 +492,23 @@ def _journey_step(
         )
     )
     return True
+
+
+def _attribute(
+    state: CustomerState, step: PathStep, config: EngineConfig, out: Outputs, *, is_late: bool
+) -> None:
+    """Credit a purchase; a late touch credits again the purchases whose paths it joins."""
+    if config.attribution is None:
+        return
+    if step.purchase:
+        out.credits.extend(
+            conversion_credits(state, step, config.attribution, state.journey_version)
+        )
+    elif is_late:
+        for conversion in conversions_touched_by(state, step, config.attribution):
+            out.credits.extend(
+                conversion_credits(state, conversion, config.attribution, state.journey_version)
+            )
 
 
 def _drop_off(state: CustomerState, session: SessionState) -> StageTransition:

@@ -149,6 +149,7 @@ class PipelineConfig:
                 allowed_lateness=sessions.allowed_lateness,
                 retention=sessions.customer_retention,
                 provisional=sessions.provisional_rows,
+                attribution=settings.attribution.config(),
             ),
             limits=IdentityLimits(settings.identity.limits()),
             router=Router(settings.kafka.partitions),
@@ -383,6 +384,7 @@ class PartitionPipeline:
         self._rows(rows.SESSIONS, [rows.session_row(s) for s in out.sessions])
         self._rows(rows.TRANSITIONS, [rows.transition_row(t) for t in out.transitions])
         self._rows(rows.JOURNEYS, [rows.journey_row(j) for j in out.journeys])
+        self._rows(rows.CREDITS, [rows.credit_row(c) for c in out.credits])
         for report in out.reports:
             self._rows(rows.PARTIALS, rows.partial_rows(report))
             self.pending.reports.append(report)

@@ -25,6 +25,7 @@ class PathStep(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True
     campaign: str | None
     purchase: bool = False  # so that a merge can tell a touchpoint counted twice
     revenue: Decimal | None = None
+    source: str | None = None  # its campaign's source (utm_source)
 
 
 class SessionState(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):

@@ -11,6 +11,7 @@ from operator import itemgetter
 
 from pipeline.metrics.windows import WindowReport
 from schemas.outputs import (
+    AttributionCredit,
     Contributor,
     CustomerMerge,
     DropoffAlert,
@@ -131,6 +132,16 @@ def step_window_row(w: StepWindow) -> tuple[object, ...]:
     return tuple(getattr(w, column) for column in STEP_WINDOW_COLUMNS)
 
 
+CREDIT_COLUMNS: tuple[str, ...] = (
+    "conversion_id", "customer_id", "converted_at", "model", "touch_event_id", "touch_time",
+    "channel", "campaign", "source", "conversions", "revenue", "version",
+)  # fmt: skip
+
+
+def credit_row(c: AttributionCredit) -> tuple[object, ...]:
+    return tuple(getattr(c, column) for column in CREDIT_COLUMNS)
+
+
 LINK_COLUMNS: tuple[str, ...] = (
     "identifier", "identifier_type", "customer_id", "version", "reason", "via", "event_id",
     "event_time",
@@ -170,6 +181,7 @@ IDENTITY_LINKS = "identity_links"
 CUSTOMER_MERGES = "customer_merges"
 IDENTITY_VIOLATIONS = "identity_violations"
 ALERTS = "alerts"
+CREDITS = "attribution_credits"
 STEP_WINDOWS = "step_windows"
 
 #: Table -> columns, for every table the partition pipelines fill at each flush.
@@ -182,6 +194,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     IDENTITY_LINKS: LINK_COLUMNS,
     CUSTOMER_MERGES: MERGE_COLUMNS,
     IDENTITY_VIOLATIONS: VIOLATION_COLUMNS,
+    CREDITS: CREDIT_COLUMNS,
 }
 
 #: Tables where ClickHouse collapses a row's versions (ReplacingMergeTree) and one flush
@@ -194,6 +207,7 @@ COLLAPSED_BY: dict[str, tuple[tuple[str, ...], str | None]] = {
     JOURNEYS: (("customer_id",), "version"),
     IDENTITY_LINKS: (("identifier",), "version"),
     CUSTOMER_MERGES: (("loser_id",), None),
+    CREDITS: (("conversion_id", "model", "touch_event_id"), "version"),
 }
 _COLLAPSING = {
     table: (

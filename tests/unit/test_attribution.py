@@ -12,13 +12,24 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from pipeline.attribution.heuristics import Model, Settings, Touch, apportion, credit, path_within
+from pipeline.attribution.heuristics import (
+    AttributionConfig,
+    Model,
+    Touch,
+    apportion,
+    credit,
+    path_within,
+)
 from pipeline.attribution.markov import CONVERSION, NULL, START, removal_effects, transitions
+from pipeline.errors import ConfigError
+from pipeline.settings import load_settings
+from tests.factories import engine_config, run, touchpoint
 
 pytestmark = pytest.mark.unit
 
 CONVERTED = datetime(2026, 3, 20, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
+HOUR, MINUTE = timedelta(hours=1), timedelta(minutes=1)
 
 #: An ad, an email a week later, a direct visit, then the purchase.
 PATH = [
@@ -144,7 +155,7 @@ def test_apportion_gives_the_units_left_to_the_largest_remainders() -> None:
 
 
 def test_settings_change_the_half_life_and_the_position_shares() -> None:
-    settings = Settings(half_life=DAY, first_share=0.3, last_share=0.5)
+    settings = AttributionConfig(half_life=DAY, first_share=0.3, last_share=0.5)
     by_position = credit(PATH, CONVERTED, Decimal(1), Model.POSITION_BASED, settings)
     assert [str(c.conversions) for c in by_position] == ["0.300000", "0.200000", "0.500000"]
     decayed = credit(PATH, CONVERTED, Decimal(1), Model.TIME_DECAY, settings)
@@ -210,3 +221,59 @@ def test_removal_effects_agree_with_the_absorbing_chain_solved_by_matrix_algebra
         expected = 1 - solved_by_matrix(paths, channel) / base
         assert result.removal_effects[channel] == pytest.approx(expected, rel=0.005)
     assert sum(result.attributed.values()) == pytest.approx(result.conversions)
+
+
+# ── live, in the journey engine ─────────────────────────────────────────────────────
+
+
+def test_a_purchase_is_credited_by_every_model_when_the_engine_applies_it() -> None:
+    out, _ = run(
+        [
+            touchpoint("ad_click", 0 * DAY, campaign="spring", event_id="ad"),
+            touchpoint("email_clicked", 2 * DAY, campaign="newsletter", event_id="mail"),
+            touchpoint("page_view", 3 * DAY, event_id="direct"),
+            touchpoint("order_placed", 3 * DAY + HOUR, revenue="90.00", event_id="order"),
+        ]
+    )
+    by_model: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}
+    for c in out.credits:
+        assert (c.conversion_id, c.customer_id) == ("order", "u-1")
+        by_model.setdefault(c.model, {})[c.touch_event_id] = (c.conversions, c.revenue)
+    assert set(by_model) == {m.value for m in Model}
+    for model, credits in by_model.items():
+        assert set(credits) == {"ad", "mail", "direct"}, model  # the purchase is no touch
+        assert sum(n for n, _ in credits.values()) == 1
+        assert sum(r for _, r in credits.values()) == Decimal("90.00")
+    assert by_model["first_touch"]["ad"] == (1, 90)
+    assert by_model["last_touch"]["direct"] == (1, 90)
+    assert by_model["last_non_direct"]["mail"] == (1, 90)
+    assert {c.channel for c in out.credits} == {"ads", "email", "web"}
+
+
+def test_a_late_touch_in_the_lookback_credits_the_purchase_again_as_a_new_version() -> None:
+    out, _ = run(
+        [
+            touchpoint("email_clicked", 0 * DAY, event_id="mail"),
+            touchpoint("order_placed", HOUR, revenue="10.00", event_id="order"),
+            touchpoint("page_view", 3 * HOUR, event_id="later"),  # the watermark moves on
+            touchpoint("ad_click", 30 * MINUTE, campaign="spring", event_id="late-ad"),
+        ]
+    )
+    first = {c.version for c in out.credits if c.touch_event_id == "mail"}
+    assert len(first) == 2, "credited at the purchase, and again after the late touch"
+    latest = max(first)
+    linear = [c for c in out.credits if c.model == "linear" and c.version == latest]
+    assert {c.touch_event_id: str(c.conversions) for c in linear} == {
+        "mail": "0.500000",
+        "late-ad": "0.500000",
+    }
+
+
+def test_attribution_is_off_when_disabled_and_shares_must_fit() -> None:
+    out, _ = run(
+        [touchpoint("ad_click", 0 * DAY), touchpoint("order_placed", HOUR, revenue="1.00")],
+        engine_config(attribution=None),
+    )
+    assert out.credits == []
+    with pytest.raises(ConfigError, match="JOURNEYS_ATTRIBUTION_LAST_SHARE"):
+        load_settings(attribution={"first_share": 0.7, "last_share": 0.4})

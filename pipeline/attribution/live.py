@@ -1,0 +1,67 @@
+"""Crediting conversions as the journey engine applies them.
+
+When the engine applies a purchase (in event-time order, once final), its path is the
+customer's touches before it (the engine keeps the latest `path_limit`), purchases left
+out, within the lookback (and after the previous purchase, if so configured); every model
+credits it. A late touch that falls inside the lookback of a later purchase credits that
+purchase again, as a new version of its rows.
+
+    credits = conversion_credits(state, purchase_step, config, version)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from pipeline.attribution.heuristics import AttributionConfig, Model, Touch, credit, path_within
+from pipeline.journeys.state import CustomerState, PathStep
+from schemas.outputs import AttributionCredit
+
+
+def conversion_credits(
+    state: CustomerState, conversion: PathStep, config: AttributionConfig, version: int
+) -> list[AttributionCredit]:
+    """Every model's credits for `conversion`, one of `state`'s purchases."""
+    at = conversion.event_time
+    touches = [
+        Touch(step.event_id, step.event_time, step.channel, step.campaign, step.source)
+        for step in state.path
+        if not step.purchase
+    ]
+    since = None
+    if config.since_previous_conversion:
+        since = max(
+            (s.event_time for s in state.path if s.purchase and s.event_time < at), default=None
+        )
+    path = path_within(touches, at, config.lookback, since)
+    revenue = conversion.revenue if conversion.revenue is not None else Decimal(0)
+    return [
+        AttributionCredit(
+            conversion_id=conversion.event_id,
+            customer_id=state.customer_id,
+            converted_at=at,
+            model=model.value,
+            touch_event_id=part.touch.event_id,
+            touch_time=part.touch.at,
+            channel=part.touch.channel,
+            campaign=part.touch.campaign,
+            source=part.touch.source,
+            conversions=part.conversions,
+            revenue=part.revenue,
+            version=version,
+        )
+        for model in Model
+        for part in credit(path, at, revenue, model, config)
+    ]
+
+
+def conversions_touched_by(
+    state: CustomerState, touch: PathStep, config: AttributionConfig
+) -> Iterator[PathStep]:
+    """The purchases whose paths a (late) touch joins."""
+    for step in state.path:
+        if step.purchase and touch.event_time <= step.event_time <= touch.event_time + (
+            config.lookback
+        ):
+            yield step
