@@ -1,10 +1,12 @@
 """Crediting conversions as the journey engine applies them.
 
-When the engine applies a purchase (in event-time order, once final), its path is the
-customer's touches before it (the engine keeps the latest `path_limit`), purchases left
-out, within the lookback (and after the previous purchase, if so configured); every model
-credits it. A late touch that falls inside the lookback of a later purchase credits that
-purchase again, as a new version of its rows.
+A touch is a visit or contact: the touchpoint that opened one of the customer's sessions,
+with its channel, campaign and source (as web analytics credit a session's traffic
+source, not each page of it). When the engine applies a purchase (in event-time order,
+once final), its path is the customer's touches before it (among the latest `path_limit`
+touchpoints the engine keeps), purchases left out, within the lookback (and after the
+previous purchase, if so configured); every model credits it. A late touch that falls
+inside the lookback of a later purchase credits that purchase again, as a new version.
 
     credits = conversion_credits(state, purchase_step, config, version)
 """
@@ -27,7 +29,7 @@ def conversion_credits(
     touches = [
         Touch(step.event_id, step.event_time, step.channel, step.campaign, step.source)
         for step in state.path
-        if not step.purchase
+        if step.entry and not step.purchase
     ]
     since = None
     if config.since_previous_conversion:

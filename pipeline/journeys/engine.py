@@ -462,6 +462,7 @@ def _journey_step(
         purchase=model.is_purchase(touchpoint),
         revenue=touchpoint.revenue,
         source=campaign.source if campaign else None,
+        entry=session.entry_event_id == touchpoint.event_id,
     )
     state.path = [*state.path, step][-config.path_limit :]
     _attribute(state, step, config, out, is_late=is_late)
@@ -504,7 +505,7 @@ def _attribute(
         out.credits.extend(
             conversion_credits(state, step, config.attribution, state.journey_version)
         )
-    elif is_late:
+    elif is_late and step.entry:
         for conversion in conversions_touched_by(state, step, config.attribution):
             out.credits.extend(
                 conversion_credits(state, conversion, config.attribution, state.journey_version)

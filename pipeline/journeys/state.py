@@ -26,6 +26,7 @@ class PathStep(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True
     purchase: bool = False  # so that a merge can tell a touchpoint counted twice
     revenue: Decimal | None = None
     source: str | None = None  # its campaign's source (utm_source)
+    entry: bool = False  # it opened its session: a touch, for attribution
 
 
 class SessionState(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):

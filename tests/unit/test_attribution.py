@@ -227,12 +227,15 @@ def test_removal_effects_agree_with_the_absorbing_chain_solved_by_matrix_algebra
 
 
 def test_a_purchase_is_credited_by_every_model_when_the_engine_applies_it() -> None:
+    # Three visits (an ad, an email, a direct one); the touches are the visits' entries.
     out, _ = run(
         [
             touchpoint("ad_click", 0 * DAY, campaign="spring", event_id="ad"),
+            touchpoint("page_view", 5 * MINUTE, event_id="ad-visit"),  # the same visit
             touchpoint("email_clicked", 2 * DAY, campaign="newsletter", event_id="mail"),
             touchpoint("page_view", 3 * DAY, event_id="direct"),
-            touchpoint("order_placed", 3 * DAY + HOUR, revenue="90.00", event_id="order"),
+            touchpoint("checkout_started", 3 * DAY + 5 * MINUTE, event_id="checkout"),
+            touchpoint("order_placed", 3 * DAY + 10 * MINUTE, revenue="90.00", event_id="order"),
         ]
     )
     by_model: dict[str, dict[str, tuple[Decimal, Decimal]]] = {}
@@ -241,7 +244,7 @@ def test_a_purchase_is_credited_by_every_model_when_the_engine_applies_it() -> N
         by_model.setdefault(c.model, {})[c.touch_event_id] = (c.conversions, c.revenue)
     assert set(by_model) == {m.value for m in Model}
     for model, credits in by_model.items():
-        assert set(credits) == {"ad", "mail", "direct"}, model  # the purchase is no touch
+        assert set(credits) == {"ad", "mail", "direct"}, model  # visits, not each page
         assert sum(n for n, _ in credits.values()) == 1
         assert sum(r for _, r in credits.values()) == Decimal("90.00")
     assert by_model["first_touch"]["ad"] == (1, 90)
@@ -254,9 +257,12 @@ def test_a_late_touch_in_the_lookback_credits_the_purchase_again_as_a_new_versio
     out, _ = run(
         [
             touchpoint("email_clicked", 0 * DAY, event_id="mail"),
-            touchpoint("order_placed", HOUR, revenue="10.00", event_id="order"),
+            touchpoint("order_placed", 10 * MINUTE, revenue="10.00", event_id="order"),
             touchpoint("page_view", 3 * HOUR, event_id="later"),  # the watermark moves on
-            touchpoint("ad_click", 30 * MINUTE, campaign="spring", event_id="late-ad"),
+            # Late, a visit of its own two days before: a touch of the purchase's path.
+            touchpoint("ad_click", -2 * DAY, campaign="spring", event_id="late-ad"),
+            # Late too, but inside the purchase's session: not a touch of its own.
+            touchpoint("email_opened", 5 * MINUTE, event_id="late-open"),
         ]
     )
     first = {c.version for c in out.credits if c.touch_event_id == "mail"}
