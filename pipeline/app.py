@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -20,6 +21,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 from faust.types import TP
 from rich.console import Console
 
+from pipeline.attribution.markov_job import days_due, markov_rows
 from pipeline.clickhouse.client import ReadOnlyQueries
 from pipeline.errors import ConfigError
 from pipeline.health import Limits, Readiness, WriteFailures, readiness
@@ -222,6 +224,16 @@ def create_app(
         one_row(lambda e: rows.step_window_row(StepWindow.model_validate_json(e.value))),
     )
 
+    attribution = settings.attribution
+    if attribution.enabled and attribution.markov_every > 0:
+        _compute_markov(
+            app,
+            queries=queries,
+            writer=RowWriter(clickhouse, rows.MARKOV, rows.MARKOV_COLUMNS, lock, retry),
+            owns=owns_alerts,
+            lookback=attribution.lookback,
+            every=attribution.markov_every,
+        )
     register_query_view(app, queries)
     register_journey_map(app, queries)
     if isinstance(settings.clickhouse.target, EmbeddedClickHouse):
@@ -240,6 +252,34 @@ def create_app(
             map_url=f"{settings.worker.web_url}/map/",
         )
     return app
+
+
+def _compute_markov(
+    app: faust.App,
+    *,
+    queries: ReadOnlyQueries,
+    writer: RowWriter,
+    owns: Callable[[], bool],
+    lookback: timedelta,
+    every: float,
+) -> None:
+    """Every `every` seconds, on the worker that owns the alerts, the Markov attribution
+    of each day that became final (pipeline.attribution.markov_job)."""
+
+    def ask(sql: str) -> Sequence[Sequence[Any]]:
+        return queries.query(sql).result_rows
+
+    async def compute() -> None:
+        if not owns():
+            return
+        try:
+            for day in await asyncio.to_thread(days_due, ask, lookback):
+                made = await asyncio.to_thread(markov_rows, ask, day, lookback)
+                await writer.write(made, token=f"markov:{day}:{lookback.days}:{made[0][5:7]}")
+        except DriverError as error:
+            log.warning("Markov attribution skipped this time: %s", error)
+
+    app.timer(interval=every)(compute)
 
 
 def _print_summaries(

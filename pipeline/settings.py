@@ -546,6 +546,13 @@ class AttributionSettings(BaseSettings):
         "touches share the rest).",
     )
 
+    markov_every: float = Field(
+        default=300.0,
+        ge=0,
+        description="JOURNEYS_ATTRIBUTION_MARKOV_EVERY: seconds between looks for days that "
+        "became final, whose Markov attribution is then computed (0: never).",
+    )
+
     @field_validator("last_share")
     @classmethod
     def _shares_fit(cls, value: float, info: ValidationInfo) -> float:

@@ -132,6 +132,11 @@ def step_window_row(w: StepWindow) -> tuple[object, ...]:
     return tuple(getattr(w, column) for column in STEP_WINDOW_COLUMNS)
 
 
+MARKOV_COLUMNS: tuple[str, ...] = (
+    "day", "lookback_days", "channel", "removal_effect", "conversions", "paths",
+    "path_conversions", "conversion_probability",
+)  # fmt: skip
+
 CREDIT_COLUMNS: tuple[str, ...] = (
     "conversion_id", "customer_id", "converted_at", "model", "touch_event_id", "touch_time",
     "channel", "campaign", "source", "conversions", "revenue", "version",
@@ -182,6 +187,7 @@ CUSTOMER_MERGES = "customer_merges"
 IDENTITY_VIOLATIONS = "identity_violations"
 ALERTS = "alerts"
 CREDITS = "attribution_credits"
+MARKOV = "markov_attribution"
 STEP_WINDOWS = "step_windows"
 
 #: Table -> columns, for every table the partition pipelines fill at each flush.

@@ -40,6 +40,7 @@ REPLAY = {
     "JOURNEYS_SESSIONS_IDLE_AFTER": "30",
     "JOURNEYS_SESSIONS_IDLE_RATE": "86400",
     "JOURNEYS_SINK_BATCH_SECONDS": "1",
+    "JOURNEYS_ATTRIBUTION_MARKOV_EVERY": "2",  # look for final days every 2 s
 }
 
 DECISION_BY_DAY = f"""
@@ -161,6 +162,29 @@ def _raise_and_check_the_episode(
     assert _utc(in_episode[0]["window_start"]) == _utc(checkout["window_start"])
     assert all(row["observed_rate"] > row["baseline_rate"] for row in in_episode[:2]), watch
     assert sum(row["baseline_rate"] is not None for row in watch) >= DAYS - 10, watch
+    # Every purchase with a visit before it is credited by every model, and the Markov
+    # attribution of every day of the month is computed once the day is final.
+    [bought] = worker.query(
+        "SELECT uniqExact(conversion_id) AS credited, (SELECT count() FROM v_touchpoints "
+        "WHERE action = 'order_placed' AND NOT is_bot) AS purchases FROM attribution_credits"
+    )
+    assert 0.9 * bought["purchases"] <= bought["credited"] <= bought["purchases"], bought
+    [totals] = worker.query(
+        "SELECT sum(first_touch) AS first, sum(linear) AS linear, "
+        "sum(position_based) AS positions FROM attribution_comparison"
+    )
+    assert set(totals.values()) == {bought["credited"]}, totals
+    markov_days = wait_until(
+        lambda: (
+            n
+            if (n := worker.query("SELECT uniqExact(day) AS n FROM markov_attribution")[0]["n"])
+            >= DAYS
+            else None
+        ),
+        120,
+        "the Markov attribution of every day",
+    )
+    assert markov_days >= DAYS
     # Every panel of the analyst dashboard (Grafana, monitoring profile) has rows to show.
     stages = [row["stage"] for row in worker.query("SELECT stage FROM stage_model FINAL")]
     for name, panel, target in targets("grafana-clickhouse-datasource"):
