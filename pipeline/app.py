@@ -275,7 +275,7 @@ def _compute_markov(
         try:
             for day in await asyncio.to_thread(days_due, ask, lookback):
                 made = await asyncio.to_thread(markov_rows, ask, day, lookback)
-                await writer.write(made, token=f"markov:{day}:{lookback.days}:{made[0][5:7]}")
+                await writer.write(made, token=f"markov:{day}:{lookback.days}:{len(made)}")
         except DriverError as error:
             log.warning("Markov attribution skipped this time: %s", error)
 
