@@ -28,10 +28,16 @@ MAX_VISITS = 8
 class Journey:
     """Walks one customer through visits; `events` collects what the channels emit."""
 
-    def __init__(self, customer: Customer, incidents: tuple[Incident, ...]) -> None:
+    def __init__(
+        self, customer: Customer, incidents: tuple[Incident, ...], driver: str | None = None
+    ) -> None:
         self.customer = customer
         self.rng = customer.rng
         self.incidents = incidents
+        # With a driver (an entry, e.g. google_organic), only customers who first came
+        # that way buy, and they come back that way (retargeting): it earns every order.
+        self.driver = driver
+        self.entry: str | None = None
         self.events: list[Timed] = []
         self.at = datetime.min
         self.stage: str | None = None
@@ -74,10 +80,17 @@ class Journey:
 
     def first_visit(self) -> bool:
         """An ad or a search result; the landing page; maybe a product. Back later?"""
-        persona, customer = self.customer.persona, self.customer
+        persona = self.customer.persona
         self.visits += 1
         self.stage = "awareness"
         entry = self.rng.choices(list(persona.entry), weights=list(persona.entry.values()))[0]
+        self.entry = entry
+        return self._enter(entry, first=True)
+
+    def _enter(self, entry: str, first: bool) -> bool:
+        """A visit through `entry` (an ad or a search result) to the landing page; on a
+        first visit, maybe a product. Back later?"""
+        persona, customer = self.customer.persona, self.customer
         campaign = f"spring-{entry}"
         if entry in _ADS:
             self._emit(raw.ad(customer, self.at, entry, "impression", campaign))
@@ -97,9 +110,15 @@ class Journey:
             )
             self._wait(2, 10)
             self._emit(raw.web(customer, self.at, None, "/"))
+        if not first:
+            return True
         if self._moves_on("awareness", persona.consider * 0.5):
             return self.research_visit(continued=True)
         return self.rng.random() < persona.consider
+
+    @property
+    def _driven(self) -> bool:
+        return self.driver is not None and self.entry == self.driver
 
     def return_visit(self) -> bool:
         """Back through a search, an email or a push; looks at a product, or leaves again."""
@@ -115,6 +134,10 @@ class Journey:
     def _arrive(self) -> None:
         """How a returning visitor gets to the site."""
         customer = self.customer
+        if self._driven:
+            assert self.driver is not None
+            self._enter(self.driver, first=False)
+            return
         if customer.email and self.rng.random() < 0.5:
             url = f"{raw.SHOP}/new?{raw.utm_query('newsletter', 'email', 'newsletter')}"
             self._emit(
@@ -220,7 +243,7 @@ class Journey:
         customer, persona = self.customer, self.customer.persona
         if not continued:
             self.visits += 1
-            if reminded and customer.email:
+            if reminded and customer.email and not self._driven:
                 url = f"{raw.SHOP}/cart?{raw.utm_query('reminder', 'email', 'cart-reminder')}"
                 self._emit(
                     raw.email(
@@ -242,7 +265,8 @@ class Journey:
                 customer, self.at, "Product Added", f"/p/{sku}", product_id=sku, price=float(price)
             )
         )
-        if not self._moves_on("decision", persona.buy):
+        undriven = self.driver is not None and not self._driven
+        if undriven or not self._moves_on("decision", persona.buy):
             if self.rng.random() < 0.5:
                 self._wait(20, 120)
                 self._emit(
@@ -336,7 +360,10 @@ class Journey:
 
 
 def walk(
-    customer: Customer, arrived: datetime, incidents: tuple[Incident, ...] = ()
+    customer: Customer,
+    arrived: datetime,
+    incidents: tuple[Incident, ...] = (),
+    driver: str | None = None,
 ) -> list[Timed]:
     """Every event of one customer's journey, in event-time order."""
-    return Journey(customer, incidents).walk(arrived)
+    return Journey(customer, incidents, driver).walk(arrived)

@@ -43,6 +43,7 @@ class TrafficConfig:
     late: float = 0.02  # share delivered out of order, within the allowed lateness
     very_late: float = 0.002  # share delivered after it (sessions get new versions)
     incidents: tuple[Incident, ...] = ()
+    driver: str | None = None  # an entry (e.g. google_organic) that earns every order
 
 
 def time_range(
@@ -105,7 +106,7 @@ class Traffic:
         if customer.rng.random() < self.config.bots:
             timed = _crawl(customer, arrived)
         else:
-            timed = walk(customer, arrived, self.config.incidents)
+            timed = walk(customer, arrived, self.config.incidents, self.config.driver)
         end = self.config.end
         return [
             self._deliver(customer, at, channel, payload)
