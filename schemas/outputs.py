@@ -77,7 +77,8 @@ class AttributionCredit(msgspec.Struct, frozen=True, kw_only=True):
     """One touch's credit for one conversion under one model (table attribution_credits);
     the highest version of a (conversion, model, touch) is the credit as it stands."""
 
-    conversion_id: str  # the purchase touchpoint's event id
+    conversion_id: str  # the purchase's event id; for a goal, "<stage>:<event id>"
+    goal: str  # "purchase", or the conversion-goal stage the customer first reached
     customer_id: str
     converted_at: datetime
     model: str  # first_touch | last_touch | last_non_direct | linear | time_decay | position_based

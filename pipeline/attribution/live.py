@@ -20,11 +20,19 @@ from pipeline.attribution.heuristics import AttributionConfig, Model, Touch, cre
 from pipeline.journeys.state import CustomerState, PathStep
 from schemas.outputs import AttributionCredit
 
+#: The goal of a purchase's credits (others: the conversion-goal stage reached).
+PURCHASE = "purchase"
+
 
 def conversion_credits(
-    state: CustomerState, conversion: PathStep, config: AttributionConfig, version: int
+    state: CustomerState,
+    conversion: PathStep,
+    config: AttributionConfig,
+    version: int,
+    goal: str = PURCHASE,
 ) -> list[AttributionCredit]:
-    """Every model's credits for `conversion`, one of `state`'s purchases."""
+    """Every model's credits for `conversion`, one of `state`'s purchases or the step
+    that first reached a conversion-goal stage (worth no revenue)."""
     at = conversion.event_time
     touches = [
         Touch(step.event_id, step.event_time, step.channel, step.campaign, step.source)
@@ -37,10 +45,12 @@ def conversion_credits(
             (s.event_time for s in state.path if s.purchase and s.event_time < at), default=None
         )
     path = path_within(touches, at, config.lookback, since)
-    revenue = conversion.revenue if conversion.revenue is not None else Decimal(0)
+    purchase = goal == PURCHASE
+    revenue = conversion.revenue if purchase and conversion.revenue is not None else Decimal(0)
     return [
         AttributionCredit(
-            conversion_id=conversion.event_id,
+            conversion_id=conversion.event_id if purchase else f"{goal}:{conversion.event_id}",
+            goal=goal,
             customer_id=state.customer_id,
             converted_at=at,
             model=model.value,
@@ -60,10 +70,12 @@ def conversion_credits(
 
 def conversions_touched_by(
     state: CustomerState, touch: PathStep, config: AttributionConfig
-) -> Iterator[PathStep]:
-    """The purchases whose paths a (late) touch joins."""
+) -> Iterator[tuple[PathStep, str]]:
+    """The conversions (purchases, goals reached) whose paths a (late) touch joins, each
+    with its goal."""
     for step in state.path:
-        if step.purchase and touch.event_time <= step.event_time <= touch.event_time + (
-            config.lookback
-        ):
-            yield step
+        if touch.event_time <= step.event_time <= touch.event_time + config.lookback:
+            if step.purchase:
+                yield step, PURCHASE
+            if step.goal is not None:
+                yield step, step.goal

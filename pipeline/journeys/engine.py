@@ -475,6 +475,11 @@ def _journey_step(
         return False
     since = (when - state.first_reached[previous]).total_seconds() if previous is not None else None
     state.stage = stage
+    if stage in model.conversion_goals and config.attribution is not None:
+        step.goal = stage
+        out.credits.extend(
+            conversion_credits(state, step, config.attribution, state.journey_version, stage)
+        )
     out.transitions.append(
         StageTransition(
             transition_id=f"{session.session_id}:{touchpoint.event_id}",
@@ -498,7 +503,7 @@ def _journey_step(
 def _attribute(
     state: CustomerState, step: PathStep, config: EngineConfig, out: Outputs, *, is_late: bool
 ) -> None:
-    """Credit a purchase; a late touch credits again the purchases whose paths it joins."""
+    """Credit a purchase; a late touch credits again the conversions whose paths it joins."""
     if config.attribution is None:
         return
     if step.purchase:
@@ -506,9 +511,11 @@ def _attribute(
             conversion_credits(state, step, config.attribution, state.journey_version)
         )
     elif is_late and step.entry:
-        for conversion in conversions_touched_by(state, step, config.attribution):
+        for conversion, goal in conversions_touched_by(state, step, config.attribution):
             out.credits.extend(
-                conversion_credits(state, conversion, config.attribution, state.journey_version)
+                conversion_credits(
+                    state, conversion, config.attribution, state.journey_version, goal
+                )
             )
 
 

@@ -77,6 +77,7 @@ class StageModelSpec(BaseModel):
     rules: tuple[dict[str, Any], ...] = Field(min_length=1)
     funnel: tuple[dict[str, Any], ...] = ()
     dimensions: tuple[str, ...] = ()
+    conversion_goals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class StageModel:
     # Touchpoint properties that counts and alert explanations break sessions down by
     # (the entry touchpoint's), beside channel, campaign and segment.
     dimensions: tuple[str, ...] = ()
+    # Stages whose first reaching is a conversion too (attribution), beside purchases.
+    conversion_goals: tuple[str, ...] = ()
 
     @property
     def funnel_steps(self) -> tuple[str, ...]:
@@ -225,6 +228,13 @@ def _check(
                 f"dimensions: {name!r} must be a property name in snake_case, not one of "
                 + ", ".join(BUILT_IN_DIMENSIONS),
             )
+    unknown = [goal for goal in spec.conversion_goals if goal not in spec.stages]
+    if unknown:
+        raise fail(
+            top_line,
+            f"conversion_goals: {unknown[0]!r} is not a stage; the stages are "
+            + ", ".join(spec.stages),
+        )
     return StageModel(
         spec.name,
         spec.stages,
@@ -232,6 +242,7 @@ def _check(
         frozenset(spec.purchase_actions),
         funnel,
         tuple(dict.fromkeys(spec.dimensions)),
+        tuple(dict.fromkeys(spec.conversion_goals)),
     )
 
 

@@ -27,6 +27,7 @@ class PathStep(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True
     revenue: Decimal | None = None
     source: str | None = None  # its campaign's source (utm_source)
     entry: bool = False  # it opened its session: a touch, for attribution
+    goal: str | None = None  # the conversion-goal stage it first reached, if any
 
 
 class SessionState(msgspec.Struct, kw_only=True, omit_defaults=True, array_like=True):

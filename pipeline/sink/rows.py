@@ -138,7 +138,8 @@ MARKOV_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 CREDIT_COLUMNS: tuple[str, ...] = (
-    "conversion_id", "customer_id", "converted_at", "model", "touch_event_id", "touch_time",
+    "conversion_id", "goal", "customer_id", "converted_at", "model", "touch_event_id",
+    "touch_time",
     "channel", "campaign", "source", "conversions", "revenue", "version",
 )  # fmt: skip
 

@@ -1,10 +1,12 @@
--- Attribution (docs/analysts.md, "Attribution"): each purchase's credit, per model, to the
--- touches of its path, written when the engine applies the purchase (final) and again,
--- as a new version, when a late touch joins its path. A model's credits of one purchase
--- sum to 1 conversion and to its revenue.
+-- Attribution (docs/analysts.md, "Attribution"): each conversion's credit, per model, to
+-- the touches of its path, written when the engine applies it (final) and again, as a new
+-- version, when a late touch joins its path. A conversion is a purchase, or the first
+-- reaching of a stage the stage model names a conversion goal. A model's credits of one
+-- conversion sum to 1 and to its revenue (a goal's is 0).
 CREATE TABLE IF NOT EXISTS attribution_credits
 (
     conversion_id   String,
+    goal            LowCardinality(String),    -- purchase, or a conversion-goal stage
     customer_id     String,
     converted_at    DateTime64(3, 'UTC'),
     model           LowCardinality(String),
@@ -27,10 +29,11 @@ ORDER BY (conversion_id, model, touch_event_id)
 TTL toDateTime(converted_at) + INTERVAL ${retention_days} DAY
 SETTINGS non_replicated_deduplication_window = 1000;
 
--- Conversions and revenue credited per model and channel, campaign and source, for
--- purchases in [since, until).
+-- Conversions and revenue credited per goal, model and channel, campaign and source,
+-- for conversions in [since, until).
 CREATE OR REPLACE VIEW attribution_between AS
 SELECT
+    goal,
     model,
     channel,
     ifNull(campaign, '(none)') AS campaign,
@@ -39,10 +42,10 @@ SELECT
     sum(revenue) AS revenue
 FROM attribution_credits FINAL
 WHERE converted_at >= {since:DateTime64(3)} AND converted_at < {until:DateTime64(3)}
-GROUP BY model, channel, campaign, source
-ORDER BY model, conversions DESC;
+GROUP BY goal, model, channel, campaign, source
+ORDER BY goal, model, conversions DESC;
 
--- The models side by side: conversions credited to each channel by each model.
+-- The models side by side: purchases credited to each channel by each model.
 CREATE OR REPLACE VIEW attribution_comparison AS
 SELECT
     channel,
@@ -54,5 +57,6 @@ SELECT
     sumIf(conversions, model = 'position_based') AS position_based,
     sumIf(revenue, model = 'linear') AS revenue_linear
 FROM attribution_credits FINAL
+WHERE goal = 'purchase'
 GROUP BY channel
 ORDER BY linear DESC;

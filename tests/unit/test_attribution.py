@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +23,10 @@ from pipeline.attribution.heuristics import (
 )
 from pipeline.attribution.markov import CONVERSION, NULL, START, removal_effects, transitions
 from pipeline.errors import ConfigError
-from pipeline.settings import load_settings
+from pipeline.ingest.channels import KNOWN_ACTIONS
+from pipeline.journeys.engine import EngineConfig
+from pipeline.journeys.stages import load_stage_model
+from pipeline.settings import STAGE_MODELS, load_settings
 from tests.factories import engine_config, run, touchpoint
 
 pytestmark = pytest.mark.unit
@@ -283,3 +287,26 @@ def test_attribution_is_off_when_disabled_and_shares_must_fit() -> None:
     assert out.credits == []
     with pytest.raises(ConfigError, match="JOURNEYS_ATTRIBUTION_LAST_SHARE"):
         load_settings(attribution={"first_share": 0.7, "last_share": 0.4})
+
+
+def test_reaching_a_conversion_goal_stage_is_a_conversion_worth_no_revenue(
+    tmp_path: Path,
+) -> None:
+    text = (STAGE_MODELS / "default.yml").read_text() + "conversion_goals: [decision]\n"
+    (tmp_path / "model.yml").write_text(text)
+    model = load_stage_model(tmp_path / "model.yml", KNOWN_ACTIONS)
+    out, _ = run(
+        [
+            touchpoint("ad_click", 0 * DAY, campaign="spring", event_id="ad"),
+            touchpoint("add_to_cart", DAY, event_id="cart"),  # enters decision: a goal
+            touchpoint("order_placed", DAY + MINUTE, revenue="5.00", event_id="order"),
+        ],
+        EngineConfig(stage_model=model),
+    )
+    goals = {(c.goal, c.conversion_id) for c in out.credits}
+    assert goals == {("decision", "decision:cart"), ("purchase", "order")}
+    reached = [c for c in out.credits if c.goal == "decision" and c.model == "linear"]
+    assert sum(c.conversions for c in reached) == 1 and sum(c.revenue for c in reached) == 0
+    (tmp_path / "bad.yml").write_text(text.replace("[decision]", "[buying]"))
+    with pytest.raises(ConfigError, match="conversion_goals: 'buying' is not a stage"):
+        load_stage_model(tmp_path / "bad.yml", KNOWN_ACTIONS)
