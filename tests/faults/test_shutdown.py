@@ -109,7 +109,7 @@ def test_killing_journeys_up_leaves_no_demo_traffic_behind(
         def demo_running() -> bool:
             assert up.poll() is None, log_path.read_text()
             children[:] = psutil.Process(up.pid).children(recursive=True)
-            return any("generate" in " ".join(child.cmdline()) for child in children)
+            return any("generate" in " ".join(_cmdline(child)) for child in children)
 
         wait_until(demo_running, 120, "the demo traffic")
         time.sleep(1)  # past its start-up: it would go on alone
@@ -134,3 +134,12 @@ def _zombie(process: psutil.Process) -> bool:
         return process.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    """A process's command line; empty once it has ended (a short-lived child can end
+    between listing the children and asking)."""
+    try:
+        return process.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
