@@ -59,8 +59,11 @@ typecheck: install ## mypy --strict
 
 check: lint typecheck ## lint and typecheck
 
+# Test processes: most tests wait on a broker or a worker, so two share two cores well.
+TEST_PROCESSES ?= 2
+
 test: install tools browser check ## everything: lint, types, unit, agent, integration and end-to-end tests
-	$(BIN)/pytest -v
+	$(BIN)/pytest -v -n $(TEST_PROCESSES) --dist worksteal
 
 test-fast: install ## unit tests only
 	$(BIN)/pytest -m unit -q

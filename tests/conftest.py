@@ -7,6 +7,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clickhouse_connect.driver.client import Client
@@ -23,6 +24,20 @@ SERVICES: dict[str, str] = {}
 
 def pytest_report_header() -> list[str]:
     return ["services: real Kafka and ClickHouse (env, else Docker, else local stack)"]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a test process of `pytest -n`, hand its services to the controlling process."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["services"] = dict(SERVICES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """`pytest -n`: note the services a test process ran (pytest-xdist's hook)."""
+    services = getattr(node, "workeroutput", {}).get("services", {})
+    SERVICES.update({f"{name} ({node.gateway.id})": how for name, how in services.items()})
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

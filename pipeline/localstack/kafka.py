@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -90,6 +91,17 @@ def resolve_jars(cache_dir: Path) -> Path:
     done = jars / ".complete"
     if done.exists():
         return jars
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # One resolution at a time (test processes in parallel, two brokers starting at once).
+    with (cache_dir / "kafka-jars.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            _download_jars(jars)
+    return jars
+
+
+def _download_jars(jars: Path) -> None:
+    """Resolve the broker jars into `jars` with Maven, through a partial folder."""
     mvn = shutil.which("mvn")
     if mvn is None:
         raise MissingToolError(
@@ -109,8 +121,7 @@ def resolve_jars(cache_dir: Path) -> Path:
         raise LocalStackError(f"Maven could not resolve the Kafka jars:\n{tail}")
     shutil.rmtree(jars, ignore_errors=True)
     partial.rename(jars)
-    done.touch()
-    return jars
+    (jars / ".complete").touch()
 
 
 def free_port() -> int:
