@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,12 @@ LIBRARIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("own code (pipeline/, schemas/)", ("pipeline/", "schemas/")),
 )
 LOOP = "asyncio event loop, threads, other"
+
+#: py-spy's full file names are cut to the forms above: from the package on for installed
+#: packages, else relative to the repository (own code) or the standard library. (py-spy's
+#: own shortening stops at the first folder without an __init__.py.)
+INSTALLED = ("/site-packages/", "/dist-packages/")
+ROOTS = (str(Path(__file__).resolve().parents[2]) + "/", sysconfig.get_paths()["stdlib"] + "/")
 
 #: Own frames that only start the worker: everything runs under them.
 ENTRY = ("pipeline/__main__.py", "pipeline/cli.py", "pipeline/worker.py")
@@ -81,7 +88,7 @@ class Profiler:
         if py_spy is not None:
             log = self.out.with_name(self.out.name + ".log").open("wb")
             self._process = subprocess.Popen(
-                [py_spy, "record", "--pid", str(self.pid), "--format", "raw",
+                [py_spy, "record", "--pid", str(self.pid), "--format", "raw", "--full-filenames",
                  "--rate", str(self.rate), "--nonblocking", "--output", str(self.out)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
@@ -128,8 +135,15 @@ def summarise(path: Path, top: int = 12) -> Profile | None:
 
 
 def _path(frame: str) -> str:
-    """`function (path/to/file.py:12)` -> `path/to/file.py`."""
-    return frame.rpartition(" (")[2].rstrip(")").rsplit(":", 1)[0]
+    """`function (/full/path/to/file.py:12)` -> `path/to/file.py`, from the package on."""
+    path = frame.rpartition(" (")[2].rstrip(")").rsplit(":", 1)[0]
+    for marker in INSTALLED:
+        if marker in path:
+            return path.split(marker, 1)[1]
+    for root in ROOTS:
+        if path.startswith(root):
+            return path.removeprefix(root)
+    return path
 
 
 def _library(frames: list[str]) -> str:

@@ -4,6 +4,7 @@ report's tables and the baselines' progress files. No timings are asserted anywh
 from __future__ import annotations
 
 import json
+import sysconfig
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from pipeline.bench.report import (
     markdown,
 )
 from pipeline.bench.traffic import WARM_UP, Sent, bench_events, live_events
+from tests.support import REPO
 
 pytestmark = pytest.mark.unit
 
@@ -138,21 +140,33 @@ def test_live_events_run_at_the_rate_asked_for_with_event_time_at_the_wall_clock
 
 
 def test_profile_summary_attributes_samples_to_library_and_own_code(tmp_path: Path) -> None:
-    entry = "main (pipeline/cli.py:1);run_worker (pipeline/worker.py:2)"
+    # py-spy's full file names (--full-filenames), as the worker's would be.
+    repo, packages = REPO, f"{REPO}/.venv/lib/python3.11/site-packages"
+    stdlib = sysconfig.get_paths()["stdlib"]
+    entry = f"main ({repo}/pipeline/cli.py:1);run_worker ({repo}/pipeline/worker.py:2)"
+    task = f"_wrapped ({packages}/faust/app/base.py:1035)"
     raw = tmp_path / "worker.pyspy"
     raw.write_text(
-        f"{entry};put (pipeline/journeys/agents.py:60);model_dump_json (pydantic/main.py:9) 6\n"
-        f"{entry};send (aiokafka/conn.py:4);write (asyncio/selector_events.py:1) 3\n"
-        f"{entry};_run_once (asyncio/base_events.py:1) 1\n"
+        f"{entry};put ({repo}/pipeline/journeys/agents.py:60);"
+        f"model_dump_json ({packages}/pydantic/main.py:9) 6\n"
+        f"{entry};send ({packages}/aiokafka/conn.py:4);"
+        f"write ({stdlib}/asyncio/selector_events.py:1) 3\n"
+        f"{entry};{task};tick ({repo}/pipeline/journeys/engine.py:5);"
+        f"append ({stdlib}/collections/__init__.py:1) 2\n"
+        f"{entry};_run_once ({stdlib}/asyncio/base_events.py:1) 1\n"
     )
     profile = summarise(raw)
-    assert profile is not None and profile.samples == 10
+    assert profile is not None and profile.samples == 12
     libraries = {share.name: share.percent for share in profile.by_library}
-    assert libraries["pydantic (validate / serialise)"] == pytest.approx(60)
-    assert libraries["aiokafka (fetch, produce)"] == pytest.approx(30)
-    assert libraries["asyncio event loop, threads, other"] == pytest.approx(10)
+    assert libraries["pydantic (validate / serialise)"] == pytest.approx(50)
+    assert libraries["aiokafka (fetch, produce)"] == pytest.approx(25)
+    # Under a Faust task, but in our code: ours, not Faust's.
+    assert libraries["own code (pipeline/, schemas/)"] == pytest.approx(100 / 6)
+    assert "faust / mode (streams, tables, acks)" not in libraries
+    assert libraries["asyncio event loop, threads, other"] == pytest.approx(100 / 12)
     own = {share.name: share.percent for share in profile.by_own_function}
-    assert own["put (agents.py)"] == pytest.approx(60)
+    assert own["put (agents.py)"] == pytest.approx(50)
+    assert own["tick (engine.py)"] == pytest.approx(100 / 6)
     assert summarise(tmp_path / "missing") is None
 
 
