@@ -181,23 +181,32 @@ class PartitionClock:
 
     def _holding(self, wall: float) -> bool:
         """Whether a raw source with records not read yet has still to speak."""
-        return any(wall - since <= self.idle_after for since in self.waiting.values())
+        waiting = self.waiting
+        return bool(waiting) and any(wall - since <= self.idle_after for since in waiting.values())
 
     def _slowest(self, wall: float) -> datetime | None:
         """The latest event time of the slowest active source (None: all are silent)."""
-        active = (s for s in self.sources.values() if wall - s.last_wall <= self.idle_after)
-        return min((s.max_event_time for s in active), default=None)
+        # Lists, not generators: this runs for every touchpoint (docs/performance.md).
+        idle_after = self.idle_after
+        active = [
+            s.max_event_time for s in self.sources.values() if wall - s.last_wall <= idle_after
+        ]
+        return min(active) if active else None
 
     def _peer_frontiers(self, wall: float) -> list[Frontier]:
         """The frontiers of the partitions heard from lately; one that has not spoken yet
         holds everything back."""
-        heard = [p.frontier for p in self.peers.values() if wall - p.last_wall <= self.idle_after]
-        unheard = sum(wall - since <= self.idle_after for since in self.unheard.values())
-        return heard + [(HOLD,) * LEVELS] * unheard
+        idle_after = self.idle_after
+        heard = [p.frontier for p in self.peers.values() if wall - p.last_wall <= idle_after]
+        if self.unheard:
+            unheard = sum(wall - since <= idle_after for since in self.unheard.values())
+            heard += [(HOLD,) * LEVELS] * unheard
+        return heard
 
 
 def _earliest(*marks: datetime | None) -> datetime | None:
-    return min((at for at in marks if at is not None), default=None)
+    known = [at for at in marks if at is not None]
+    return min(known) if known else None
 
 
 def _ms(at: datetime) -> int:
