@@ -124,6 +124,10 @@ def _download_jars(jars: Path) -> None:
     (jars / ".complete").touch()
 
 
+#: First starts of a broker whose ports another process took first, before giving up.
+PORT_ATTEMPTS = 3
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -179,6 +183,7 @@ class LocalKafka:
         self.port = 0
         self.controller_port = 0
         self._process: subprocess.Popen[bytes] | None = None
+        self._log_start = 0  # where this start's lines begin in the log
 
     @property
     def bootstrap_servers(self) -> str:
@@ -190,14 +195,32 @@ class LocalKafka:
 
     def start(self) -> Self:
         """Resolve jars, format storage, start the broker, wait for a metadata round trip.
-        Started again after `stop()`, it serves the same data on the same ports."""
-        java = java_executable()
-        jars = resolve_jars(self.cache_dir)
-        if not self.port:  # a restart keeps its ports: the controller quorum names them
+        Started again after `stop()`, it serves the same data on the same ports.
+
+        A first start picks free ports; if another process takes one of them before the
+        broker binds it (two test processes starting brokers at once), it starts again
+        on new ports, up to `PORT_ATTEMPTS` times."""
+        if self.port:  # a restart keeps its ports: the controller quorum names them
+            return self._start_on_ports()
+        for attempt in range(1, PORT_ATTEMPTS + 1):
             self.port, self.controller_port = free_port(), free_port()
             while self.controller_port == self.port:
                 self.controller_port = free_port()
+            try:
+                return self._start_on_ports()
+            except LocalStackError:
+                if attempt == PORT_ATTEMPTS or not self._port_taken():
+                    raise
+                log.warning("port %d or %d was taken before Kafka bound it; trying others",
+                            self.port, self.controller_port)  # fmt: skip
+                shutil.rmtree(self.data_dir / "kraft-logs", ignore_errors=True)
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+    def _start_on_ports(self) -> Self:
+        java = java_executable()
+        jars = resolve_jars(self.cache_dir)
         properties = self._write_config()
+        self._log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         classpath = f"{jars}/*"
         self._format_storage(java, classpath, properties)
         command = [
@@ -219,7 +242,7 @@ class LocalKafka:
         try:
             self._wait_ready()
         except BaseException:
-            self.stop()
+            self.stop(timeout=5.0)  # a broker that failed to start has nothing to save
             raise
         if self.detached:
             self.state().write()
@@ -306,6 +329,18 @@ class LocalKafka:
                 f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}"
             )
 
+    def _port_taken(self) -> bool:
+        """Whether this start's lines of the log say a port was already in use."""
+        return self._logged(b"Address already in use")
+
+    def _logged(self, text: bytes) -> bool:
+        """Whether `text` is in the log's lines of this start."""
+        if not self.log_file.exists():
+            return False
+        with self.log_file.open("rb") as lines:
+            lines.seek(self._log_start)
+            return text in lines.read()
+
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
@@ -315,7 +350,17 @@ class LocalKafka:
                     f"the Kafka broker exited with code {self._process.returncode} while "
                     f"starting; last lines of {self.log_file}:\n{tail(self.log_file)}"
                 )
-            if port_open(self.port) and metadata_round_trip(self.bootstrap_servers):
+            if self._port_taken():
+                raise LocalStackError(
+                    f"port {self.port} or {self.controller_port} is in use; last lines of "
+                    f"{self.log_file}:\n{tail(self.log_file)}"
+                )
+            # Only once this broker says it started: the port may answer for another.
+            if (
+                self._logged(b"Kafka Server started")
+                and port_open(self.port)
+                and metadata_round_trip(self.bootstrap_servers)
+            ):
                 return
             time.sleep(0.25)
         raise LocalStackError(
@@ -430,7 +475,8 @@ appender.out.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = WARN
 rootLogger.appenderRefs = out
 rootLogger.appenderRef.out.ref = OUT
-# "Kafka Server started" and friends, so a reader of server.log sees the life cycle.
+# "Kafka Server started" and friends, so a reader of server.log sees the life cycle (and
+# LocalKafka knows the broker answering on its port is its own).
 logger.server.name = kafka.server.KafkaRaftServer
 logger.server.level = INFO
 """
