@@ -5,6 +5,7 @@ Usage:
     sampler.watch("worker", pid)
     ...
     sampler.cpu_percent("worker", t0, t1)     # % of one core between two time.time()s
+    sampler.native_share("worker", t0, t1)    # of that, the share of its native threads
     sampler.stop()
 """
 
@@ -20,6 +21,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 
@@ -28,14 +30,25 @@ from pipeline.subprocesses import stop_process
 REPO = Path(__file__).resolve().parents[2]
 
 
+class Sample(NamedTuple):
+    """One process at one moment."""
+
+    at: float  # time.time()
+    cpu: float  # CPU seconds so far
+    rss: int  # bytes
+    native: float  # CPU seconds so far of its native threads
+
+
 class Sampler:
-    """Samples CPU seconds and RSS of named processes every `interval` seconds."""
+    """Samples CPU seconds and RSS of named processes every `interval` seconds, and the
+    CPU seconds of their native threads: those not named like the process (Python 3.11's
+    threads keep the process's name; an embedded engine names its own, such as chdb's
+    ThreadPool, BgSchPool and MergeMutate, or RocksDB's)."""
 
     def __init__(self, interval: float = 0.25) -> None:
         self.interval = interval
         self._processes: dict[str, psutil.Process] = {}
-        # name -> [(time.time(), cpu seconds, rss bytes)]
-        self._samples: dict[str, list[tuple[float, float, int]]] = {}
+        self._samples: dict[str, list[Sample]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
@@ -67,10 +80,11 @@ class Sampler:
                     with process.oneshot():
                         times = process.cpu_times()
                         rss = process.memory_info().rss
+                    native = _native_cpu(process)
                 except psutil.Error:
                     self._processes.pop(name, None)
                     continue
-                self._samples[name].append((now, times.user + times.system, rss))
+                self._samples[name].append(Sample(now, times.user + times.system, rss, native))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -85,33 +99,61 @@ class Sampler:
         used = _cpu_at(samples, end) - _cpu_at(samples, begin)
         return max(0.0, 100.0 * used / (end - begin))
 
+    def native_share(self, name: str, begin: float, end: float) -> float:
+        """Of `name`'s CPU between `begin` and `end`, the share (0..1) of its native threads."""
+        with self._lock:
+            samples = list(self._samples.get(name, ()))
+        if len(samples) < 2 or end <= begin:
+            return 0.0
+        used = _cpu_at(samples, end) - _cpu_at(samples, begin)
+        native = _cpu_at(samples, end, native=True) - _cpu_at(samples, begin, native=True)
+        return min(1.0, max(0.0, native / used)) if used > 0 else 0.0
+
     def rss(self, name: str) -> int:
         """The latest RSS of `name`, in bytes (0 if never sampled)."""
         with self._lock:
             samples = self._samples.get(name, [])
-            return samples[-1][2] if samples else 0
+            return samples[-1].rss if samples else 0
 
     def rss_at(self, name: str, at: float) -> int:
         """RSS of `name` in the last sample taken at or before `at` (else the first)."""
         with self._lock:
             samples = list(self._samples.get(name, ()))
-        before = [rss for sampled, _, rss in samples if sampled <= at]
-        return before[-1] if before else (samples[0][2] if samples else 0)
+        before = [sample.rss for sample in samples if sample.at <= at]
+        return before[-1] if before else (samples[0].rss if samples else 0)
 
     def peak_rss(self, name: str) -> int:
         with self._lock:
-            return max((rss for _, _, rss in self._samples.get(name, [])), default=0)
+            return max((sample.rss for sample in self._samples.get(name, [])), default=0)
 
 
-def _cpu_at(samples: list[tuple[float, float, int]], at: float) -> float:
-    """CPU seconds at time `at`, interpolated between the samples around it."""
-    times = [sample[0] for sample in samples]
+def _native_cpu(process: psutil.Process) -> float:
+    """CPU seconds of `process`'s threads not named like the process itself."""
+    task = Path(f"/proc/{process.pid}/task")
+    try:
+        own_name = (task.parent / "comm").read_text()
+    except OSError:
+        return 0.0  # not Linux, or gone: no thread names to tell them apart
+    native = 0.0
+    for thread in process.threads():
+        with contextlib.suppress(OSError):  # a thread that ended since
+            if (task / str(thread.id) / "comm").read_text() != own_name:
+                native += thread.user_time + thread.system_time
+    return native
+
+
+def _cpu_at(samples: list[Sample], at: float, *, native: bool = False) -> float:
+    """CPU seconds (the process's, or its native threads') at time `at`, interpolated
+    between the samples around it."""
+    times = [sample.at for sample in samples]
     index = bisect_left(times, at)
     if index == 0:
-        return samples[0][1]
+        return samples[0].native if native else samples[0].cpu
     if index >= len(samples):
-        return samples[-1][1]
-    (t0, c0, _), (t1, c1, _) = samples[index - 1], samples[index]
+        return samples[-1].native if native else samples[-1].cpu
+    before, after = samples[index - 1], samples[index]
+    c0, c1 = (before.native, after.native) if native else (before.cpu, after.cpu)
+    t0, t1 = before.at, after.at
     return c0 + (c1 - c0) * (at - t0) / (t1 - t0) if t1 > t0 else c1
 
 

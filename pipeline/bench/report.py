@@ -30,6 +30,8 @@ class ProcessUse:
     cpu_percent: float  # of one core, over the timed window
     cpu_ms_per_1k_events: float  # CPU time it spent per thousand events
     peak_rss_mb: float
+    # Share of its CPU in native threads (chdb's for a worker, RocksDB's for Quix).
+    native_thread_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,7 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         rows.append([
             t.consumer, _f(t.events_per_second), _ratio(ratios.get(t.consumer)),
             " + ".join(_f(p.cpu_percent) for p in own),
+            " + ".join(_f(100 * p.native_thread_share) for p in own),
             _f(_consumer_cpu(t)), _ratio(cpu_ratios.get(t.consumer)),
             _f(broker.cpu_percent) if broker else "-",
             " + ".join(_f(p.peak_rss_mb) for p in own), _ratio(rss_ratios.get(t.consumer)),
@@ -236,8 +239,8 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         f"End-to-end throughput, {_f(report.meta['events'])} events (pipeline: raw topics to "
         "rows in ClickHouse; baselines: raw topics to processed)",
         ["consumer", "events/s", "pipeline ÷ this", "CPU % (per process)",
-         "CPU ms / 1k events", "pipeline ÷ this (CPU)", "broker CPU %", "peak RSS MB",
-         "pipeline ÷ this (RSS)", "start s"],
+         "of it in native threads %", "CPU ms / 1k events", "pipeline ÷ this (CPU)",
+         "broker CPU %", "peak RSS MB", "pipeline ÷ this (RSS)", "start s"],
         rows,
     ))  # fmt: skip
     if report.latency is not None:

@@ -180,7 +180,8 @@ class Bench:
         for key, shown in names.items():
             cpu = self.sampler.cpu_percent(key, begin, end)
             per_1k = cpu / 100 * (end - begin) / max(events, 1) * 1000 * 1000
-            uses.append(ProcessUse(shown, cpu, per_1k, self.sampler.peak_rss(key) / MB))
+            native = self.sampler.native_share(key, begin, end)
+            uses.append(ProcessUse(shown, cpu, per_1k, self.sampler.peak_rss(key) / MB, native))
         return uses
 
     def baseline(self, name: str, topics: list[str], expected: int) -> Throughput:

@@ -4,7 +4,10 @@ report's tables and the baselines' progress files. No timings are asserted anywh
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import sysconfig
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from pipeline.bench.latency import (
     session_latencies,
     touchpoint_latencies,
 )
-from pipeline.bench.processes import _cpu_at
+from pipeline.bench.processes import Sample, Sampler, _cpu_at
 from pipeline.bench.profile import summarise
 from pipeline.bench.report import (
     PIPELINE,
@@ -47,11 +50,48 @@ def test_percentiles_are_nearest_rank() -> None:
 
 
 def test_cpu_seconds_are_interpolated_between_samples() -> None:
-    samples = [(10.0, 1.0, 0), (12.0, 2.0, 0), (14.0, 4.0, 0)]
+    samples = [Sample(10.0, 1.0, 0, 0.5), Sample(12.0, 2.0, 0, 0.5), Sample(14.0, 4.0, 0, 1.5)]
     assert _cpu_at(samples, 11.0) == pytest.approx(1.5)
     assert _cpu_at(samples, 13.0) == pytest.approx(3.0)
     assert _cpu_at(samples, 5.0) == 1.0  # before the first sample
     assert _cpu_at(samples, 20.0) == 4.0  # after the last
+    assert _cpu_at(samples, 13.0, native=True) == pytest.approx(1.0)  # the native threads'
+
+
+#: A child that spins for `seconds` in its main thread, or in a thread it names itself
+#: (as an embedded engine names its pool threads), while the main thread sleeps.
+SPINNER = """
+import ctypes, sys, threading, time
+def spin(name):
+    if name:
+        ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)  # PR_SET_NAME
+    end = time.monotonic() + float(sys.argv[2])
+    while time.monotonic() < end:
+        pass
+if sys.argv[1] == "main":
+    spin("")
+else:
+    thread = threading.Thread(target=spin, args=("EnginePool",))
+    thread.start()
+    thread.join()
+"""
+
+
+@pytest.mark.parametrize(("where", "native"), [("main", False), ("thread", True)])
+def test_the_sampler_tells_native_threads_cpu_from_the_process(where: str, native: bool) -> None:
+    child = subprocess.Popen([sys.executable, "-c", SPINNER, where, "1.5"])
+    sampler = Sampler(interval=0.1).start()
+    try:
+        began = time.time()
+        sampler.watch("spinner", child.pid)
+        child.wait(timeout=60)
+        ended = time.time()
+    finally:
+        sampler.stop()
+        child.kill()
+    share = sampler.native_share("spinner", began, ended - 0.2)
+    assert sampler.cpu_percent("spinner", began, ended - 0.2) > 0
+    assert share > 0.8 if native else share < 0.2
 
 
 def test_touchpoint_latency_matches_rows_to_sent_records_by_offset() -> None:
@@ -182,7 +222,7 @@ def test_progress_writes_its_finish_once(tmp_path: Path) -> None:
 
 
 def _throughput(name: str, per_second: float, cpu_ms: float) -> Throughput:
-    use = ProcessUse("worker", 90.0, cpu_ms, 500.0)
+    use = ProcessUse("worker", 90.0, cpu_ms, 500.0, native_thread_share=0.125)
     return Throughput(name, "does", 1000, 1000 / per_second, per_second, 2.0, [use])
 
 
@@ -213,6 +253,7 @@ def test_report_ratios_and_markdown_carry_every_section() -> None:
         "End-to-end throughput", "Latency at 50", "Memory", "Scaling", "stalled at 700",
         "2 workers: stalled", "> contended", "| 512 |", "already queryable", "| 1.020 |",
         "| 0.720 |", "| state-changelog | 0.700 |", "wrote 8.0 records/s",
+        "| 90 | 12 | 4,000 |",  # CPU %, of it in native threads %, CPU ms per 1k events
         "the second worker joins at 25% of the records, 1 busy processes spin meanwhile",
     )  # fmt: skip
     for piece in expected:
