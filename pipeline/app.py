@@ -275,7 +275,8 @@ def _compute_markov(
         try:
             for day in await asyncio.to_thread(days_due, ask, lookback):
                 made = await asyncio.to_thread(markov_rows, ask, day, lookback)
-                await writer.write(made, token=f"markov:{day}:{lookback.days}:{len(made)}")
+                computed_at = made[0][-1] if made else None
+                await writer.write(made, token=f"markov:{day}:{lookback.days}:{computed_at}")
         except DriverError as error:
             log.warning("Markov attribution skipped this time: %s", error)
 

@@ -3,9 +3,12 @@
 For each day that is final (every window of it judged: `step_windows` reaches its end)
 and not computed yet, the visits of the lookback before the day's end become paths
 (view `markov_paths`), the chain their removal effects (pipeline.attribution.markov), and
-one row per channel goes into `markov_attribution`.
+one row per channel goes into `markov_attribution`. A computed day is due again once a
+session of its lookback changed after it was computed (very late data): the new rows
+replace the old ones (`computed_at` is their version).
 
-    rows = markov_rows(ask, day, lookback)
+    for day in days_due(ask, lookback):
+        rows = markov_rows(ask, day, lookback)
 """
 
 from __future__ import annotations
@@ -24,23 +27,49 @@ DAYS_PER_RUN = 31
 
 
 def days_due(ask: Ask, lookback: timedelta) -> list[date]:
-    """Final days with visits, not computed yet for this lookback, oldest first."""
-    lookback_days = lookback.days
-    rows = ask(
+    """Final days with visits, not computed yet for this lookback or computed before a
+    session of their lookback last changed, oldest first."""
+    lookback_days = int(lookback.days)
+    new = ask(
         "SELECT toDate(started_at) AS day FROM v_sessions WHERE status = 'closed' "
         "AND toDateTime(toDate(started_at) + 1) <= "
         "(SELECT max(window_end) FROM step_windows) "
         "AND day NOT IN (SELECT day FROM markov_attribution "
-        f"WHERE lookback_days = {int(lookback_days)}) "
+        f"WHERE lookback_days = {lookback_days}) "
         f"GROUP BY day ORDER BY day LIMIT {DAYS_PER_RUN}"
     )
-    return [row[0] for row in rows]
+    computed = {
+        row[0]: row[1]
+        for row in ask(
+            "SELECT day, max(computed_at) FROM markov_attribution "
+            f"WHERE lookback_days = {lookback_days} GROUP BY day"
+        )
+    }
+    changed: dict[date, datetime] = {}
+    if computed:
+        since = min(computed) - timedelta(days=lookback_days)
+        changed = {
+            row[0]: row[1]
+            for row in ask(
+                "SELECT toDate(started_at) AS day, max(_inserted_at) FROM sessions "
+                f"WHERE status = 'closed' AND started_at >= '{since:%Y-%m-%d}' GROUP BY day"
+            )
+        }
+    stale = [
+        day
+        for day, at in computed.items()
+        if any(changed.get(day - timedelta(days=back), at) > at for back in range(lookback_days))
+    ]
+    return sorted({row[0] for row in new} | set(stale))[:DAYS_PER_RUN]
 
 
 def markov_rows(ask: Ask, day: date, lookback: timedelta) -> list[tuple[object, ...]]:
-    """`markov_attribution`'s rows for `day`: one per channel of the day's paths."""
+    """`markov_attribution`'s rows for `day`: one per channel of the day's paths, each
+    computed as of ClickHouse's clock before the paths were read (so a session stored
+    while they were read makes the day due again)."""
     until = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
     since = until - lookback
+    computed_at = ask("SELECT now64(3)")[0][0]
     paths = ask(
         f"SELECT path, converted FROM markov_paths(since = '{since:%Y-%m-%d %H:%M:%S}', "
         f"until = '{until:%Y-%m-%d %H:%M:%S}')"
@@ -56,6 +85,7 @@ def markov_rows(ask: Ask, day: date, lookback: timedelta) -> list[tuple[object, 
             result.paths,
             result.conversions,
             result.conversion_probability,
+            computed_at,
         )
         for channel, effect in sorted(result.removal_effects.items())
     ]

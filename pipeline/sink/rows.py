@@ -134,7 +134,7 @@ def step_window_row(w: StepWindow) -> tuple[object, ...]:
 
 MARKOV_COLUMNS: tuple[str, ...] = (
     "day", "lookback_days", "channel", "removal_effect", "conversions", "paths",
-    "path_conversions", "conversion_probability",
+    "path_conversions", "conversion_probability", "computed_at",
 )  # fmt: skip
 
 CREDIT_COLUMNS: tuple[str, ...] = (

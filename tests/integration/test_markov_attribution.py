@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from clickhouse_connect.driver.client import Client
 
@@ -83,3 +84,28 @@ def test_each_final_day_gets_the_removal_effects_of_its_lookback(clickhouse: Cli
         made, token=f"markov:{day}"
     )
     assert days_due(ask, LOOKBACK) == due[:-1], "a computed day is not due again"
+
+    # Very late data: a visit of the day's lookback turns out to have converted.
+    late = next(
+        msgspec.structs.replace(s, version=s.version + 1, converted=True, is_late=True)
+        for s in out.sessions
+        if s.status == "closed" and not s.converted and until - LOOKBACK <= s.started_at < until
+    )
+    sourced = [SourcedRow("late.sessions", 0, 0, rows.session_row(late), 0)]
+    columns = rows.SESSION_COLUMNS
+    asyncio.run(TableWriter(clickhouse, rows.SESSIONS, columns, threading.Lock()).write(sourced))
+    assert days_due(ask, LOOKBACK) == due, "a day whose lookback changed is due again"
+    again = markov_rows(ask, day, LOOKBACK)
+    sessions = [late if s.session_id == late.session_id else s for s in out.sessions]
+    expected = removal_effects(paths_in(sessions, until - LOOKBACK, until))
+    assert {(row[5], row[6]) for row in again} == {(expected.paths, expected.conversions)}
+    assert {row[2]: row[3] for row in again} == pytest.approx(expected.removal_effects)
+    RowWriter(clickhouse, rows.MARKOV, rows.MARKOV_COLUMNS, threading.Lock()).write_blocking(
+        again, token=f"markov:{day}:{again[0][-1]}"
+    )
+    assert days_due(ask, LOOKBACK) == due[:-1]
+    stored = clickhouse.query(
+        "SELECT channel, path_conversions FROM markov_attribution FINAL WHERE day = {d:Date}",
+        parameters={"d": day},
+    ).result_rows
+    assert {channel: n for channel, n in stored} == {row[2]: row[6] for row in again}
