@@ -14,6 +14,10 @@ every touchpoint:
 - pending (not yet released) touchpoints: both, in event-time order, duplicates once;
 - open sessions: with one, it becomes the winner's; with two, the winner's stays open and
   the loser's closes as it stands (its customer id kept), settled like any other;
+- attribution: each conversion whose lookback now holds steps of the other customer is
+  credited again, as one customer's (a new version of its credits, under the winner's
+  id); a conversion-goal stage both had reached stays the earlier one's conversion, and
+  the later one's credits are withdrawn (set to zero);
 - absorbing the same customer twice (a redelivered merge) changes nothing.
 """
 
@@ -23,9 +27,12 @@ from decimal import Decimal
 
 import msgspec
 
+from pipeline.attribution.heuristics import AttributionConfig
+from pipeline.attribution.live import conversion_credits
 from pipeline.journeys.engine import EngineConfig, Outputs, settle_session, withdrawn_session
 from pipeline.journeys.identity import CustomerRef
 from pipeline.journeys.state import CustomerState, PathStep, SessionState
+from schemas.outputs import AttributionCredit
 
 
 class Absorb(msgspec.Struct, frozen=True, kw_only=True, tag="ab"):
@@ -49,6 +56,7 @@ def absorb(winner: CustomerState, loser: CustomerState, config: EngineConfig) ->
     out.sessions.extend(
         withdrawn_session(loser, t) for t in loser.pending if t.event_id in announced
     )
+    sides = ({step.event_id for step in winner.path}, {step.event_id for step in loser.path})
     applied_twice = set(winner.seen) & set(loser.seen)
     twice = [step for step in loser.path if step.event_id in applied_twice]
     winner.touchpoints += loser.touchpoints - len(applied_twice)
@@ -74,9 +82,48 @@ def absorb(winner: CustomerState, loser: CustomerState, config: EngineConfig) ->
     winner.recent = recent[-config.recent_sessions :]
     winner.journey_version += loser.journey_version + 1
     winner.absorbed = list(dict.fromkeys([*winner.absorbed, loser.customer_id, *loser.absorbed]))
+    if config.attribution is not None:
+        out.credits.extend(_credited_again(winner, *sides, config.attribution))
     if winner.first_seen is not None and winner.last_seen is not None:
         out.journeys.append(winner.snapshot())
     return out
+
+
+def _credited_again(
+    merged: CustomerState, winners: set[str], losers: set[str], config: AttributionConfig
+) -> list[AttributionCredit]:
+    """The credits the merge changed (see the module's docstring): of each conversion on
+    the merged path whose lookback holds a step (a touch, or a purchase that cuts paths)
+    that only the other customer had; and the withdrawal of a goal reached twice."""
+    only = {True: winners - losers, False: losers - winners}  # keyed by "from the winner"
+    credits: list[AttributionCredit] = []
+    goals_reached: set[str] = set()
+    version = merged.journey_version
+    for step in merged.path:  # in event-time order
+        goal = step.goal
+        if goal is not None and goal in goals_reached:  # reached by both: the later goes
+            withdrawn = conversion_credits(merged, step, config, version, goal)
+            credits.extend(
+                msgspec.structs.replace(c, conversions=Decimal(0), revenue=Decimal(0))
+                for c in withdrawn
+            )
+            step.goal = goal = None
+        if goal is not None:
+            goals_reached.add(goal)
+        if not step.purchase and goal is None:
+            continue
+        others = only[step.event_id in winners]
+        since = step.event_time - config.lookback
+        if not any(
+            s.event_id in others and since <= s.event_time <= step.event_time
+            for s in merged.path
+        ):
+            continue
+        if step.purchase:
+            credits.extend(conversion_credits(merged, step, config, version))
+        if goal is not None:
+            credits.extend(conversion_credits(merged, step, config, version, goal))
+    return credits
 
 
 def _keep_owner(session: SessionState, customer_id: str) -> None:

@@ -16,6 +16,7 @@ from pipeline.journeys.partition import JourneyPartition
 from pipeline.journeys.pipeline import Item, decode_envelope, encode_envelope
 from pipeline.journeys.resolution import EngineMerge
 from pipeline.journeys.state import CustomerState
+from schemas.outputs import AttributionCredit
 from schemas.touchpoint import Touchpoint
 from tests.factories import T0, engine_config, partition, touchpoint
 from tests.seed_journey import EXPECTED_FIRST_REACHED, seed_journey
@@ -172,3 +173,68 @@ def test_a_merged_customers_provisional_sessions_are_withdrawn() -> None:
         (opened.session_id, PHONE.id, "withdrawn")
     ]
     assert [t.event_id for t in winner.pending] == ["live"]  # released under the winner
+
+
+def _latest_credits(
+    credits: list[AttributionCredit],
+) -> dict[tuple[str, str, str], tuple[Decimal, Decimal]]:
+    """(conversion, model, touch) -> (conversions, revenue) of the highest version, as
+    ReplacingMergeTree's FINAL reads `attribution_credits`."""
+    latest: dict[tuple[str, str, str], AttributionCredit] = {}
+    for c in credits:
+        key = (c.conversion_id, c.model, c.touch_event_id)
+        if key not in latest or c.version >= latest[key].version:
+            latest[key] = c
+    return {key: (c.conversions, c.revenue) for key, c in latest.items()}
+
+
+def test_a_merge_credits_conversions_again_as_one_customers() -> None:
+    ad = touchpoint("ad_click", timedelta(0), user="ann", event_id="ad")
+    email = touchpoint("email_clicked", timedelta(hours=2), user="phone", event_id="email")
+    order = touchpoint("order_placed", timedelta(hours=3), user="phone", event_id="order",
+                       revenue="90.00")  # fmt: skip
+    engine = partition()
+    before = feed(engine, ANN.id, [ad])
+    before.extend(feed(engine, PHONE.id, [email, order]))
+    before.extend(engine.flush())
+    assert {c.touch_event_id for c in before.credits} == {"email"}  # the phone's path only
+    merged = merge(engine, PHONE, ANN)
+    assert {c.customer_id for c in merged.credits} == {ANN.id}
+    alone = partition()
+    reference = feed(alone, ANN.id, [ad, email, order])
+    reference.extend(alone.flush())
+    assert _latest_credits([*before.credits, *merged.credits]) == _latest_credits(reference.credits)
+    first_touch = _latest_credits(merged.credits)[("order", "first_touch", "ad")]
+    assert first_touch == (Decimal(1), Decimal("90.00"))
+
+
+def test_a_goal_both_customers_reached_stays_the_earlier_ones_conversion() -> None:
+    config = engine_config()
+    config = replace(
+        config, stage_model=replace(config.stage_model, conversion_goals=("consideration",))
+    )
+    engine = partition(config)
+    ann = [
+        touchpoint("ad_click", timedelta(0), user="ann", event_id="ad"),
+        touchpoint("product_view", timedelta(hours=1), user="ann", event_id="view-1"),
+    ]
+    phone = [
+        touchpoint("email_clicked", timedelta(hours=2), user="phone", event_id="email"),
+        touchpoint("product_view", timedelta(hours=3), user="phone", event_id="view-2"),
+    ]
+    before = feed(engine, ANN.id, ann)
+    before.extend(feed(engine, PHONE.id, phone))
+    before.extend(engine.flush())
+    goals = {c.conversion_id for c in before.credits}
+    assert len(goals) == 2, goals  # each reached consideration on its own
+    merged = merge(engine, PHONE, ANN)
+    alone = partition(config)
+    reference = feed(alone, ANN.id, sorted([*ann, *phone], key=lambda t: t.event_time))
+    reference.extend(alone.flush())
+    expected = _latest_credits(reference.credits)
+    latest = _latest_credits([*before.credits, *merged.credits])
+    kept = {key[0] for key in expected}
+    assert {key: value for key, value in latest.items() if key[0] in kept} == expected
+    rest = {key: value for key, value in latest.items() if key[0] not in kept}
+    assert {key[0] for key in rest} == goals - kept  # the later one's, withdrawn
+    assert all(value == (0, 0) for value in rest.values())
