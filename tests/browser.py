@@ -70,6 +70,7 @@ return {
   filters: Object.fromEntries(
       ["from", "to", "channel", "campaign", "segment"].map((n) => [n, shown[n] || ""])),
   funnel: all("#funnel tbody tr[data-stage]").map((row) => [row.dataset.stage, cells(row)]),
+  sessions: all("#session-funnel tbody tr[data-step]").map((row) => [row.dataset.step, cells(row)]),
   flows: all("#sankey g.flow").map(
       (g) => [g.dataset.source, g.dataset.target, text(g.querySelector(".flow-count"))]),
   nodes: all("#sankey g.node .node-count").map((t) => [t.parentNode.dataset.node, text(t)]),
@@ -102,6 +103,7 @@ class Shown:
     error: str
     filters: MapFilters
     funnel: dict[str, dict[str, str]]
+    sessions: dict[str, dict[str, str]]  # the session funnel, by step
     flows: dict[tuple[str, str], str]
     nodes: dict[str, str]
     alerts: dict[str, dict[str, str]]
@@ -122,6 +124,7 @@ class JourneyMapPage:
             error=got["error"],
             filters=MapFilters.parse(got["filters"]),
             funnel=dict(got["funnel"]),
+            sessions=dict(got["sessions"]),
             flows={(source, target): n for source, target, n in got["flows"]},
             nodes=dict(got["nodes"]),
             alerts=dict(got["alerts"]),
@@ -171,6 +174,7 @@ def check_journey_map(worker: WorkerProcess, screenshot: Path) -> dict[str, Any]
         assert (default.last - default.first).days == 27, "four weeks"
         answered = page_matches_views(first, worker)
         assert answered["funnel"][0]["customers"] > 0 and answered["flows"]
+        assert answered["sessions"][0]["sessions"] > 0, "sessions entered the funnel"
 
         channel = first.options["channel"][0]  # the channel that moved most customers
         narrowed = page_matches_views(page.change(channel=channel), worker)
@@ -205,6 +209,11 @@ def page_matches_views(shown: Shown, worker: WorkerProcess) -> dict[str, list[di
         assert number(cells["passed"]) == dropoff["passed"], (dropoff, cells)
         assert number(cells["dropped_off"]) == dropoff["dropped_off"], (dropoff, cells)
         assert rate_matches(cells["dropoff_rate"], dropoff["dropoff_rate"]), (dropoff, cells)
+    assert list(shown.sessions) == [row["step"] for row in views["sessions"]]
+    for row in views["sessions"]:
+        cells = shown.sessions[row["step"]]
+        assert number(cells["sessions"]) == row["sessions"], (row, cells)
+        assert rate_matches(cells["share_of_sessions"], row["share_of_sessions"]), (row, cells)
     assert {pair: number(text) for pair, text in shown.flows.items()} == {
         (row["source"], row["target"]): row["customers"] for row in views["flows"]
     }

@@ -23,11 +23,12 @@ VIEWS = {
     "funnel": "stage_funnel_between",
     "dropoff": "stage_dropoff_between",
     "flows": "stage_flows_between",
+    "sessions": "funnel_between",
     "alerts": "alerts_between",
     "options": "dimension_values_between",
 }
 #: Which views take the dimension filters (the others: the range only).
-FILTERED = ("funnel", "dropoff", "flows")
+FILTERED = ("funnel", "dropoff", "flows", "sessions")
 LATEST_SQL = "SELECT max(event_time) FROM stage_transitions"
 
 

@@ -57,6 +57,7 @@ function render(body) {
   const stages = body.funnel.map((row) => row.stage);
   drawSankey(body.funnel, body.flows);
   drawFunnel(body.funnel, body.dropoff);
+  drawSessionFunnel(body.sessions);
   drawAlerts(stages, body.alerts, body.range);
   document.getElementById("queries").textContent = Object.values(body.queries)
     .map((q) => "journeys query " + Object.entries(q.params).map(([k, v]) => `-p ${k}=${JSON.stringify(v)} `).join("") + JSON.stringify(q.sql))
@@ -170,6 +171,25 @@ function drawFunnel(funnel, dropoff) {
         element("td", { "data-field": "passed" }, count(d.passed)),
         element("td", { "data-field": "dropped_off" }, count(d.dropped_off)),
         rate,
+      );
+      return line;
+    }),
+  );
+}
+
+// --- session funnel: funnel_between, one row per step of the stage model's funnel ---
+
+function drawSessionFunnel(steps) {
+  const body = document.querySelector("#session-funnel tbody");
+  body.replaceChildren(
+    ...steps.map((row) => {
+      const share = element("td", { "data-field": "share_of_sessions" });
+      share.append(element("span", { class: "bar", style: `width:${Math.round((row.share_of_sessions || 0) * 80)}px` }), percent(row.share_of_sessions));
+      const line = element("tr", { "data-step": row.step });
+      line.append(
+        element("td", { "data-field": "step" }, row.step),
+        element("td", { "data-field": "sessions" }, count(row.sessions)),
+        share,
       );
       return line;
     }),
