@@ -115,8 +115,7 @@ def _credited_again(
         others = only[step.event_id in winners]
         since = step.event_time - config.lookback
         if not any(
-            s.event_id in others and since <= s.event_time <= step.event_time
-            for s in merged.path
+            s.event_id in others and since <= s.event_time <= step.event_time for s in merged.path
         ):
             continue
         if step.purchase:
