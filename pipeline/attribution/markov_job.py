@@ -48,17 +48,23 @@ def days_due(ask: Ask, lookback: timedelta) -> list[date]:
     changed: dict[date, datetime] = {}
     if computed:
         since = min(computed) - timedelta(days=lookback_days)
-        changed = {
+        oldest = min(computed.values())
+        if oldest.tzinfo is not None:
+            oldest = oldest.astimezone(UTC)
+        changed = {  # only what changed since the oldest computation can make a day stale
             row[0]: row[1]
             for row in ask(
                 "SELECT toDate(started_at) AS day, max(_inserted_at) FROM sessions "
-                f"WHERE status = 'closed' AND started_at >= '{since:%Y-%m-%d}' GROUP BY day"
+                f"WHERE status = 'closed' AND started_at >= '{since:%Y-%m-%d}' "
+                f"AND _inserted_at >= toDateTime64('{oldest:%Y-%m-%d %H:%M:%S.%f}', 6, 'UTC') "
+                "GROUP BY day"
             )
         }
+    window = [timedelta(days=back) for back in range(lookback_days)]
     stale = [
         day
         for day, at in computed.items()
-        if any(changed.get(day - timedelta(days=back), at) > at for back in range(lookback_days))
+        if any(day - back in changed and changed[day - back] >= at for back in window)
     ]
     return sorted({row[0] for row in new} | set(stale))[:DAYS_PER_RUN]
 
@@ -75,17 +81,27 @@ def markov_rows(ask: Ask, day: date, lookback: timedelta) -> list[tuple[object, 
         f"until = '{until:%Y-%m-%d %H:%M:%S}')"
     )
     result = removal_effects((list(path), bool(converted)) for path, converted in paths)
+    effects = dict(result.removal_effects)
+    attributed = dict(result.attributed)
+    # A channel an earlier computation of the day had, and the paths no longer have
+    # (late data moved its visits): zero, so that FINAL does not keep its old figures.
+    for [channel] in ask(
+        f"SELECT DISTINCT channel FROM markov_attribution WHERE day = '{day:%Y-%m-%d}' "
+        f"AND lookback_days = {int(lookback.days)}"
+    ):
+        effects.setdefault(channel, 0.0)
+        attributed.setdefault(channel, 0.0)
     return [
         (
             day,
             lookback.days,
             channel,
             effect,
-            result.attributed[channel],
+            attributed[channel],
             result.paths,
             result.conversions,
             result.conversion_probability,
             computed_at,
         )
-        for channel, effect in sorted(result.removal_effects.items())
+        for channel, effect in sorted(effects.items())
     ]

@@ -109,3 +109,19 @@ def test_each_final_day_gets_the_removal_effects_of_its_lookback(clickhouse: Cli
         parameters={"d": day},
     ).result_rows
     assert {channel: n for channel, n in stored} == {row[2]: row[6] for row in again}
+
+    # A channel an earlier computation of the day had and the paths no longer have.
+    earlier = again[0][-1] - timedelta(seconds=1)
+    gone = (day, LOOKBACK.days, "fax", 0.5, 3.0, 1, 1, 0.1, earlier)
+    writer = RowWriter(clickhouse, rows.MARKOV, rows.MARKOV_COLUMNS, threading.Lock())
+    writer.write_blocking([gone], token="markov:gone")
+    zeroed = markov_rows(ask, day, LOOKBACK)
+    assert {row[2] for row in zeroed} == {row[2] for row in again} | {"fax"}
+    assert {row[2]: (row[3], row[4]) for row in zeroed}["fax"] == (0.0, 0.0)
+    writer.write_blocking(zeroed, token=f"markov:{day}:{zeroed[0][-1]}")
+    [[effect, conversions]] = clickhouse.query(
+        "SELECT removal_effect, conversions FROM markov_attribution FINAL "
+        "WHERE day = {d:Date} AND channel = 'fax'",
+        parameters={"d": day},
+    ).result_rows
+    assert (effect, conversions) == (0.0, 0.0)
