@@ -4,10 +4,9 @@ process, and a full disk."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,17 @@ from tests.support import REPO, base_env
 pytestmark = pytest.mark.fault
 
 
-def start_worker(clickhouse: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def start_worker(
+    clickhouse: Path, tmp_path: Path, prefix: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`journeys worker` on `clickhouse` (run under `prefix`, a command it is handed to)."""
     env = base_env(
         CLICKHOUSE_URL=f"chdb://{clickhouse}?database=journeys",
         KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9",  # never reached: ClickHouse comes first
         JOURNEYS_WORKER_DATA_DIR=str(tmp_path / "faust"),
     )
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", "worker"],
+        [*prefix, sys.executable, "-m", "pipeline", "worker"],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
@@ -59,37 +61,27 @@ def test_a_clickhouse_directory_in_use_by_another_process(tmp_path: Path) -> Non
     assert f"is in use by another process (PID: {holder.pid})" in line, line
 
 
-@pytest.fixture
-def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A small filesystem of this test's own, filled to the last byte."""
-    mount = tmp_path / "small-disk"
+def on_a_small_disk(mount: Path, *, filled: bool) -> list[str]:
+    """A command prefix: the command runs with a 4 MiB filesystem of its own at `mount`,
+    filled to the last byte if `filled`. The filesystem lives in a private user and mount
+    namespace (no root needed, nothing to unmount: it goes with the process); a refused
+    mount ends the command with code 97 and the reason."""
+    fill = 'dd if=/dev/zero of="$0/filler" bs=64k 2>/dev/null; ' if filled else ""
+    script = f'mount -t tmpfs -o size=4m tmpfs "$0" || exit 97; {fill}exec "$@"'
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
-    if made.returncode != 0:
-        why = f"a full disk needs a small filesystem: mount refused ({made.stderr.strip()})"
-        if os.environ.get("CI"):  # CI runs as root (the README's commands install as root)
-            pytest.fail(why)
-        pytest.skip(why)  # a developer's machine without root: said in the summary
-    try:
-        with (mount / "filler").open("wb") as filler:
-            try:
-                while True:
-                    filler.write(b"\0" * 65536)
-            except OSError:
-                pass
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
+    return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, str(mount)]
 
 
-def test_a_full_disk(full_disk: Path, tmp_path: Path) -> None:
-    line = refusal(start_worker(full_disk / "clickhouse", tmp_path))
-    where = full_disk / "clickhouse"
-    assert line == f"error: CLICKHOUSE_URL: cannot write to {where}: No space left on device"
+def test_a_full_disk(tmp_path: Path) -> None:
+    disk = tmp_path / "small-disk"
+    line = refusal(start_worker(disk / "clickhouse", tmp_path, on_a_small_disk(disk, filled=True)))
+    assert (
+        line
+        == f"error: CLICKHOUSE_URL: cannot write to {disk / 'clickhouse'}: No space left on device"
+    )
 
 
-def test_a_disk_with_too_little_space(full_disk: Path, tmp_path: Path) -> None:
-    (full_disk / "filler").unlink()  # 4 MiB free: less than the engine needs
-    line = refusal(start_worker(full_disk / "clickhouse", tmp_path))
+def test_a_disk_with_too_little_space(tmp_path: Path) -> None:
+    disk = tmp_path / "small-disk"  # 4 MiB free: less than the engine needs
+    line = refusal(start_worker(disk / "clickhouse", tmp_path, on_a_small_disk(disk, filled=False)))
     assert "MiB free on the disk of" in line and "point CLICKHOUSE_URL elsewhere" in line, line
