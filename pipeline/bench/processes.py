@@ -92,22 +92,25 @@ class Sampler:
 
     def cpu_percent(self, name: str, begin: float, end: float) -> float:
         """CPU use of `name` between `begin` and `end`, in % of one core (200 = two cores)."""
-        with self._lock:
-            samples = list(self._samples.get(name, ()))
-        if len(samples) < 2 or end <= begin:
-            return 0.0
-        used = _cpu_at(samples, end) - _cpu_at(samples, begin)
-        return max(0.0, 100.0 * used / (end - begin))
+        used = self._used(name, begin, end)
+        return max(0.0, 100.0 * used / (end - begin)) if used is not None else 0.0
 
     def native_share(self, name: str, begin: float, end: float) -> float:
         """Of `name`'s CPU between `begin` and `end`, the share (0..1) of its native threads."""
+        used = self._used(name, begin, end)
+        if used is None or used <= 0:
+            return 0.0
+        native = self._used(name, begin, end, native=True) or 0.0
+        return min(1.0, max(0.0, native / used))
+
+    def _used(self, name: str, begin: float, end: float, *, native: bool = False) -> float | None:
+        """CPU seconds `name` (or its native threads) used between `begin` and `end`; None
+        without two samples or a window."""
         with self._lock:
             samples = list(self._samples.get(name, ()))
         if len(samples) < 2 or end <= begin:
-            return 0.0
-        used = _cpu_at(samples, end) - _cpu_at(samples, begin)
-        native = _cpu_at(samples, end, native=True) - _cpu_at(samples, begin, native=True)
-        return min(1.0, max(0.0, native / used)) if used > 0 else 0.0
+            return None
+        return _cpu_at(samples, end, native=native) - _cpu_at(samples, begin, native=native)
 
     def rss(self, name: str) -> int:
         """The latest RSS of `name`, in bytes (0 if never sampled)."""

@@ -16,6 +16,13 @@ const count = (n) => Number(n).toLocaleString("en-US");
 const percent = (rate) => (rate === null ? "–" : (rate * 100).toFixed(1) + "%");
 const when = (iso) => (iso ? iso.slice(0, 16).replace("T", " ") : "still firing");
 
+// A table cell with a rate as a percentage behind a bar of its size.
+function rateCell(field, rate) {
+  const cell = element("td", { "data-field": field });
+  cell.append(element("span", { class: "bar", style: `width:${Math.round((rate || 0) * 80)}px` }), percent(rate));
+  return cell;
+}
+
 function element(tag, attributes = {}, text = null, namespace = null) {
   const made = namespace ? document.createElementNS(namespace, tag) : document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) made.setAttribute(name, value);
@@ -161,8 +168,6 @@ function drawFunnel(funnel, dropoff) {
   body.replaceChildren(
     ...funnel.map((row) => {
       const d = dropOf[row.stage] || { passed: 0, dropped_off: 0, dropoff_rate: null };
-      const rate = element("td", { "data-field": "dropoff_rate" });
-      rate.append(element("span", { class: "bar", style: `width:${Math.round((d.dropoff_rate || 0) * 80)}px` }), percent(d.dropoff_rate));
       const line = element("tr", { "data-stage": row.stage });
       line.append(
         element("td", { "data-field": "stage" }, row.stage),
@@ -170,7 +175,7 @@ function drawFunnel(funnel, dropoff) {
         element("td", { "data-field": "conversion_from_previous" }, percent(row.conversion_from_previous)),
         element("td", { "data-field": "passed" }, count(d.passed)),
         element("td", { "data-field": "dropped_off" }, count(d.dropped_off)),
-        rate,
+        rateCell("dropoff_rate", d.dropoff_rate),
       );
       return line;
     }),
@@ -183,13 +188,11 @@ function drawSessionFunnel(steps) {
   const body = document.querySelector("#session-funnel tbody");
   body.replaceChildren(
     ...steps.map((row) => {
-      const share = element("td", { "data-field": "share_of_sessions" });
-      share.append(element("span", { class: "bar", style: `width:${Math.round((row.share_of_sessions || 0) * 80)}px` }), percent(row.share_of_sessions));
       const line = element("tr", { "data-step": row.step });
       line.append(
         element("td", { "data-field": "step" }, row.step),
         element("td", { "data-field": "sessions" }, count(row.sessions)),
-        share,
+        rateCell("share_of_sessions", row.share_of_sessions),
       );
       return line;
     }),
