@@ -71,6 +71,9 @@ return {
       ["from", "to", "channel", "campaign", "segment"].map((n) => [n, shown[n] || ""])),
   funnel: all("#funnel tbody tr[data-stage]").map((row) => [row.dataset.stage, cells(row)]),
   sessions: all("#session-funnel tbody tr[data-step]").map((row) => [row.dataset.step, cells(row)]),
+  watch: all("#step-watch tbody tr[data-step]").map((row) => [row.dataset.step, cells(row)]),
+  watchPoints: all("#step-watch tbody tr[data-step]").map((row) => [row.dataset.step,
+      row.querySelector("polyline.rate").getAttribute("points").split(" ").length]),
   flows: all("#sankey g.flow").map(
       (g) => [g.dataset.source, g.dataset.target, text(g.querySelector(".flow-count"))]),
   nodes: all("#sankey g.node .node-count").map((t) => [t.parentNode.dataset.node, text(t)]),
@@ -104,6 +107,8 @@ class Shown:
     filters: MapFilters
     funnel: dict[str, dict[str, str]]
     sessions: dict[str, dict[str, str]]  # the session funnel, by step
+    watch: dict[str, dict[str, str]]  # the step watch, by stage or step
+    watch_points: dict[str, int]  # points of each step's rate line
     flows: dict[tuple[str, str], str]
     nodes: dict[str, str]
     alerts: dict[str, dict[str, str]]
@@ -125,6 +130,8 @@ class JourneyMapPage:
             filters=MapFilters.parse(got["filters"]),
             funnel=dict(got["funnel"]),
             sessions=dict(got["sessions"]),
+            watch=dict(got["watch"]),
+            watch_points=dict(got["watchPoints"]),
             flows={(source, target): n for source, target, n in got["flows"]},
             nodes=dict(got["nodes"]),
             alerts=dict(got["alerts"]),
@@ -175,6 +182,7 @@ def check_journey_map(worker: WorkerProcess, screenshot: Path) -> dict[str, Any]
         answered = page_matches_views(first, worker)
         assert answered["funnel"][0]["customers"] > 0 and answered["flows"]
         assert answered["sessions"][0]["sessions"] > 0, "sessions entered the funnel"
+        assert answered["watch"], "the detector's windows are shown"
 
         channel = first.options["channel"][0]  # the channel that moved most customers
         narrowed = page_matches_views(page.change(channel=channel), worker)
@@ -214,6 +222,14 @@ def page_matches_views(shown: Shown, worker: WorkerProcess) -> dict[str, list[di
         cells = shown.sessions[row["step"]]
         assert number(cells["sessions"]) == row["sessions"], (row, cells)
         assert rate_matches(cells["share_of_sessions"], row["share_of_sessions"]), (row, cells)
+    assert list(shown.watch) == [row["stage"] for row in views["watch"]]
+    for row in views["watch"]:
+        cells = shown.watch[row["stage"]]
+        for field in ("windows", "sessions", "dropped", "anomalous_windows", "episodes"):
+            assert number(cells[field]) == row[field], (field, row, cells)
+        for field in ("dropoff_rate", "latest_rate", "latest_baseline"):
+            assert rate_matches(cells[field], row[field]), (field, row, cells)
+        assert shown.watch_points[row["stage"]] == len(row["rates"]), row
     assert {pair: number(text) for pair, text in shown.flows.items()} == {
         (row["source"], row["target"]): row["customers"] for row in views["flows"]
     }

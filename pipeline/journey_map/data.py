@@ -24,6 +24,7 @@ VIEWS = {
     "dropoff": "stage_dropoff_between",
     "flows": "stage_flows_between",
     "sessions": "funnel_between",
+    "watch": "step_watch_between",
     "alerts": "alerts_between",
     "options": "dimension_values_between",
 }

@@ -212,6 +212,9 @@ def _raise_and_check_the_episode(
     )
     print(f"journey map screenshot: {screenshot}")
     assert all(row["customers"] > 0 for row in shown["funnel"]), "every stage is reached"
+    watched = {row["stage"]: row for row in shown["watch"]}
+    for stage in firing:  # each step that fired shows its anomalous windows and episode
+        assert watched[stage]["anomalous_windows"] > 0 and watched[stage]["episodes"] > 0, stage
     _every_documented_view_has_answers(worker)
 
 

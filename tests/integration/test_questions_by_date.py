@@ -17,13 +17,14 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from pipeline.clickhouse.client import connect, quote_identifier
+from pipeline.clickhouse.migrations import publish_stage_model
 from pipeline.journeys.engine import Outputs
 from pipeline.settings import ClickHouseTarget
 from pipeline.sink.batching import SourcedRow
 from pipeline.sink.clickhouse import TableWriter
-from pipeline.sink.rows import ALERT_COLUMNS, alert_row
-from schemas.outputs import DropoffAlert, SessionRecord
-from tests.factories import run, touchpoint
+from pipeline.sink.rows import ALERT_COLUMNS, STEP_WINDOW_COLUMNS, alert_row, step_window_row
+from schemas.outputs import DropoffAlert, SessionRecord, StepWindow
+from tests.factories import five_stage_model, run, touchpoint
 from tests.integration.test_analyst_views import store
 
 pytestmark = pytest.mark.integration
@@ -563,6 +564,71 @@ def test_alerts_between_lists_the_episodes_firing_in_the_range(clickhouse: Clien
         START + 8 * day_,
     )
     assert a2[5] is None and a2[6] == "critical"
+
+
+def test_step_watch_between_sums_each_step_s_windows_of_the_smallest_size_in_the_range(
+    clickhouse: Client,
+) -> None:
+    store(clickhouse, Outputs())
+    model = five_stage_model()
+    publish_stage_model(clickhouse, model.name, model.stages, model.funnel_steps)
+    hour = timedelta(hours=1)
+    rng = random.Random(3)
+    # (step, next, hours): hourly windows, and one daily window that must not count
+    plan = [
+        (model.funnel_steps[1], model.funnel_steps[2], range(10)),
+        (model.stages[2], model.stages[3], range(2, 12)),
+        (model.stages[1], model.stages[2], range(6)),
+    ]
+    made: list[StepWindow] = []
+    for step, after, hours in plan:
+        for n in hours:
+            sessions = rng.randint(20, 60)
+            dropped = rng.randint(0, sessions)
+            made.append(StepWindow(
+                stage=step, next_stage=after, window_size_seconds=3600,
+                window_start=START + n * hour, window_end=START + (n + 1) * hour,
+                sessions=sessions, dropped=dropped, observed_rate=dropped / sessions,
+                baseline_rate=None if n < 3 else round(rng.uniform(0.1, 0.5), 3),
+                evidence=0.0, anomalous=n in (4, 5, 8),
+                alert_id=f"{step}-{n // 6}" if n in (4, 5, 8) else None,
+            ))  # fmt: skip
+    daily = made[0].model_copy(update={"window_size_seconds": 86400, "sessions": 10**6})
+    shuffled = [daily, *made]
+    rng.shuffle(shuffled)  # the view orders each step's windows by time itself
+    sourced = [
+        SourcedRow("fixture.step_windows", 0, i, step_window_row(w)) for i, w in enumerate(shuffled)
+    ]
+    writer = TableWriter(clickhouse, "step_windows", STEP_WINDOW_COLUMNS, threading.Lock())
+    asyncio.run(writer.write(sourced))
+
+    for first, last in [(0, 24), (3, 9), (11, 12), (30, 40)]:
+        since, until = START + first * hour, START + last * hour
+        answer = ask(
+            clickhouse,
+            "step_watch_between",
+            since=day(since),
+            until=day(until),
+        )
+        windows = [w for w in made if since <= w.window_start < until]
+        steps = [*model.stages, *model.funnel_steps]  # stages first, then the funnel
+        expected_order = sorted({w.stage for w in windows}, key=steps.index)
+        assert [row[0] for row in answer] == expected_order, (first, last)
+        for row in answer:
+            mine = sorted((w for w in windows if w.stage == row[0]), key=lambda w: w.window_start)
+            sessions, dropped = sum(w.sessions for w in mine), sum(w.dropped for w in mine)
+            assert row[1:7] == (
+                mine[0].next_stage, 3600, len(mine), sessions, dropped,
+                round(dropped / sessions, 4),
+            ), (first, last, row)  # fmt: skip
+            latest, rates, baselines = row[7], row[12], row[13]
+            assert isinstance(latest, datetime) and isinstance(rates, list)
+            assert latest.replace(tzinfo=UTC) == mine[-1].window_start
+            assert (row[8], row[9]) == (mine[-1].observed_rate, mine[-1].baseline_rate)
+            assert row[10] == sum(w.anomalous for w in mine)
+            assert row[11] == len({w.alert_id for w in mine if w.alert_id})
+            assert rates == [w.observed_rate for w in mine]
+            assert baselines == [w.baseline_rate for w in mine]
 
 
 def test_customer_acquisition_is_the_first_session_s_even_without_a_campaign(

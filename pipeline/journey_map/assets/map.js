@@ -65,6 +65,7 @@ function render(body) {
   drawSankey(body.funnel, body.flows);
   drawFunnel(body.funnel, body.dropoff);
   drawSessionFunnel(body.sessions);
+  drawStepWatch(body.watch);
   drawAlerts(stages, body.alerts, body.range);
   document.getElementById("queries").textContent = Object.values(body.queries)
     .map((q) => "journeys query " + Object.entries(q.params).map(([k, v]) => `-p ${k}=${JSON.stringify(v)} `).join("") + JSON.stringify(q.sql))
@@ -197,6 +198,50 @@ function drawSessionFunnel(steps) {
       return line;
     }),
   );
+}
+
+// --- step watch: step_watch_between, one row per stage or funnel step the detector watched ---
+
+function drawStepWatch(steps) {
+  const body = document.querySelector("#step-watch tbody");
+  if (!steps.length) {
+    body.replaceChildren(element("tr", {}, null));
+    body.firstChild.append(element("td", { colspan: 10, class: "empty" }, "No window of any step ended in this range yet"));
+    return;
+  }
+  body.replaceChildren(
+    ...steps.map((row) => {
+      const line = element("tr", { "data-step": row.stage });
+      const graph = element("td", { "data-graph": "rates" });
+      graph.append(sparkline(row.rates, row.baselines));
+      line.append(
+        element("td", { "data-field": "step" }, row.next_stage ? `${row.stage} → ${row.next_stage}` : row.stage),
+        element("td", { "data-field": "windows" }, count(row.windows)),
+        element("td", { "data-field": "sessions" }, count(row.sessions)),
+        element("td", { "data-field": "dropped" }, count(row.dropped)),
+        rateCell("dropoff_rate", row.dropoff_rate),
+        element("td", { "data-field": "latest_rate" }, percent(row.latest_rate)),
+        element("td", { "data-field": "latest_baseline" }, percent(row.latest_baseline)),
+        element("td", { "data-field": "anomalous_windows" }, count(row.anomalous_windows)),
+        element("td", { "data-field": "episodes" }, count(row.episodes)),
+        graph,
+      );
+      return line;
+    }),
+  );
+}
+
+// Rates (0 to 1) window by window as a line, their baselines dashed (gaps where none yet).
+function sparkline(rates, baselines) {
+  const width = 160, height = 28;
+  const svg = element("svg", { class: "sparkline", width, height, viewBox: `0 0 ${width} ${height}` }, null, SVG);
+  const x = (i) => (rates.length > 1 ? (i / (rates.length - 1)) * (width - 2) + 1 : width / 2);
+  const y = (rate) => height - 2 - rate * (height - 4);
+  const points = (values) => values.map((v, i) => (v === null ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`));
+  const base = points(baselines).filter((p) => p !== null).join(" ");
+  if (base) svg.append(element("polyline", { class: "baseline", points: base }, null, SVG));
+  svg.append(element("polyline", { class: "rate", points: points(rates).join(" ") }, null, SVG));
+  return svg;
 }
 
 // --- drop-off alerts: one lane per stage over the range, and the episodes' table ---
