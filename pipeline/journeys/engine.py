@@ -503,19 +503,21 @@ def _journey_step(
 def _attribute(
     state: CustomerState, step: PathStep, config: EngineConfig, out: Outputs, *, is_late: bool
 ) -> None:
-    """Credit a purchase; a late touch credits again the conversions whose paths it joins."""
-    if config.attribution is None:
+    """Credit a purchase; a late touch credits again the conversions whose paths it joins,
+    and so does a late purchase when paths start after the previous purchase."""
+    attribution = config.attribution
+    if attribution is None:
         return
     if step.purchase:
-        out.credits.extend(
-            conversion_credits(state, step, config.attribution, state.journey_version)
-        )
-    elif is_late and step.entry:
-        for conversion, goal in conversions_touched_by(state, step, config.attribution):
+        out.credits.extend(conversion_credits(state, step, attribution, state.journey_version))
+    touch = step.entry and not step.purchase
+    cuts_paths = step.purchase and attribution.since_previous_conversion
+    if not is_late or not (touch or cuts_paths):
+        return
+    for conversion, goal in conversions_touched_by(state, step, attribution):
+        if conversion is not step:
             out.credits.extend(
-                conversion_credits(
-                    state, conversion, config.attribution, state.journey_version, goal
-                )
+                conversion_credits(state, conversion, attribution, state.journey_version, goal)
             )
 
 

@@ -279,6 +279,48 @@ def test_a_late_touch_in_the_lookback_credits_the_purchase_again_as_a_new_versio
     }
 
 
+def test_a_late_purchase_starts_the_next_purchases_path_again_when_paths_stop_at_one() -> None:
+    feed = [
+        touchpoint("ad_click", 0 * DAY, campaign="spring", event_id="ad"),
+        touchpoint("email_clicked", 3 * DAY, campaign="newsletter", event_id="mail"),
+        touchpoint("order_placed", 3 * DAY + 10 * MINUTE, revenue="40.00", event_id="second"),
+        touchpoint("page_view", 4 * DAY, event_id="later"),  # the watermark moves on
+        # Late: a visit and a purchase in it the day after the ad.
+        touchpoint("page_view", 1 * DAY, event_id="late-visit"),
+        touchpoint("order_placed", 1 * DAY + 5 * MINUTE, revenue="25.00", event_id="first"),
+    ]
+
+    def latest_linear(since_previous: bool) -> dict[str, dict[str, str]]:
+        config = engine_config(
+            attribution=AttributionConfig(since_previous_conversion=since_previous)
+        )
+        out, _ = run(feed, config)
+        latest = {}
+        for c in out.credits:
+            latest[c.conversion_id] = max(latest.get(c.conversion_id, 0), c.version)
+        return {
+            conversion: {
+                c.touch_event_id: str(c.conversions)
+                for c in out.credits
+                if c.conversion_id == conversion and c.version == version and c.model == "linear"
+            }
+            for conversion, version in latest.items()
+        }
+
+    # Paths after the previous purchase: the late one now ends the second one's path
+    # before the late visit and the ad, so the second is credited again to the email alone.
+    assert latest_linear(since_previous=True) == {
+        "first": {"ad": "0.500000", "late-visit": "0.500000"},
+        "second": {"mail": "1.000000"},
+    }
+    # Otherwise the late visit joins the second purchase's path, and the late purchase
+    # changes nothing else.
+    assert latest_linear(since_previous=False) == {
+        "first": {"ad": "0.500000", "late-visit": "0.500000"},
+        "second": {"ad": "0.333333", "late-visit": "0.333333", "mail": "0.333334"},
+    }
+
+
 def test_attribution_is_off_when_disabled_and_shares_must_fit() -> None:
     out, _ = run(
         [touchpoint("ad_click", 0 * DAY), touchpoint("order_placed", HOUR, revenue="1.00")],
