@@ -139,7 +139,16 @@ def create_app(
         return readiness(runner, limits, time.monotonic(), failures)
 
     register_health_views(app, health)
-    queries = ReadOnlyQueries(settings.clickhouse.target, lock)
+    # The worker's own reads (alerts, Markov, the summary) and the analysts' (/query/,
+    # /clickhouse, the journey map, stopped at CLICKHOUSE_QUERY_TIMEOUT), on connections
+    # of their own: with the embedded engine under the writers' lock (one engine call at
+    # a time), beside the inserts with a server.
+    target = settings.clickhouse.target
+    embedded = isinstance(target, EmbeddedClickHouse)
+    queries = ReadOnlyQueries(target, lock if embedded else threading.Lock())
+    analysts = ReadOnlyQueries(
+        target, lock if embedded else threading.Lock(), settings.clickhouse.query_timeout
+    )
 
     # window reports -> final windows -> drop-off alerts (-> webhook)
     dead_letter_topic, alerts_topic = topic(names.dead_letter), topic(names.alerts)
@@ -234,12 +243,12 @@ def create_app(
             lookback=attribution.lookback,
             every=attribution.markov_every,
         )
-    register_query_view(app, queries)
-    register_journey_map(app, queries)
-    if isinstance(settings.clickhouse.target, EmbeddedClickHouse):
+    register_query_view(app, analysts)
+    register_journey_map(app, analysts)
+    if embedded:
         # No server for BI tools to reach: the worker answers for it. (With a server,
         # tools connect to it, as its analyst user.)
-        register_clickhouse_http(app, queries)
+        register_clickhouse_http(app, analysts)
     if summary_every:
         smallest = int(min(settings.windows.sizes).total_seconds())
         _print_summaries(

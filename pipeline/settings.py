@@ -150,6 +150,13 @@ class ClickHouseSettings(BaseSettings):
         ge=1,
         description="CLICKHOUSE_RETENTION_DAYS: TTL of fact tables (touchpoints, dead letters).",
     )
+    query_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="CLICKHOUSE_QUERY_TIMEOUT: seconds an analyst's query through a worker "
+        "(/query/, /clickhouse, the journey map) may run before ClickHouse stops it; with "
+        "the embedded engine, the worker's inserts wait while one runs.",
+    )
 
     @field_validator("url")
     @classmethod

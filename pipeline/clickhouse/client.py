@@ -44,11 +44,15 @@ class ReadOnlyQueries:
     writer's connection every later insert would then fail. On this one it changes
     nothing, as every query here is read-only. The connection is opened at the first
     query (with the embedded engine, a new handle on the engine the worker already
-    runs: ~15 ms of CPU, ten times the query) and again after one that failed."""
+    runs: ~15 ms of CPU, ten times the query) and again after one that failed. With a
+    `timeout`, ClickHouse stops a query that runs longer (seconds; TIMEOUT_EXCEEDED)."""
 
-    def __init__(self, target: ClickHouseTarget, lock: threading.Lock) -> None:
+    def __init__(
+        self, target: ClickHouseTarget, lock: threading.Lock, timeout: float | None = None
+    ) -> None:
         self.target = target
-        self.lock = lock  # the worker's: one embedded engine call at a time
+        self.lock = lock  # held for each call: the engine's, or this connection's own
+        self._limits: dict[str, Any] = {"max_execution_time": timeout} if timeout else {}
         self._client: Client | None = None
 
     def query(self, sql: str, parameters: Mapping[str, str] | None = None) -> QueryResult:
@@ -58,7 +62,7 @@ class ReadOnlyQueries:
             lambda client: client.query(
                 sql,
                 parameters=dict(parameters) if parameters else None,
-                settings=read_only_settings(client),
+                settings=self._settings(client),
             )
         )
 
@@ -69,10 +73,14 @@ class ReadOnlyQueries:
             lambda client: client.raw_query(
                 sql,
                 parameters=dict(parameters) or None,
-                settings=read_only_settings(client),
+                settings=self._settings(client),
                 fmt=fmt,
             )
         )
+
+    def _settings(self, client: Client) -> dict[str, Any]:
+        # The limits first: once `readonly` is 1, ClickHouse lets no setting change.
+        return {**self._limits, **read_only_settings(client)}
 
     def _run(self, call: Callable[[Client], T]) -> T:
         with self.lock:

@@ -96,3 +96,18 @@ def test_refused_queries_change_nothing_and_ingestion_goes_on(
     for path in ("/map/assets/data.py", "/map/assets/..%2Fdata.py", "/map/assets/../data.py"):
         assert get(worker, path) == 404, path
     assert worker.query("SELECT count() AS n FROM touchpoints")[0]["n"] >= EVENTS
+
+
+def test_a_runaway_query_is_stopped_at_the_timeout_and_ingestion_goes_on(
+    kafka_bootstrap: str, worker_factory: Callable[..., WorkerProcess], unique: str
+) -> None:
+    # With the embedded engine, a query holds the engine (the worker's inserts wait for
+    # it): one that would run for hours is stopped after CLICKHOUSE_QUERY_TIMEOUT.
+    worker = worker_factory(CLICKHOUSE_QUERY_TIMEOUT="2", **SETTINGS)
+    produce_all(kafka_bootstrap, TopicNames(f"t{unique}."), bench_events(EVENTS), partitions=4)
+    status, answer = post(worker, "SELECT sum(cityHash64(number)) FROM numbers(1e13)")
+    assert status == 400, answer
+    assert "TIMEOUT_EXCEEDED" in answer["error"], answer
+    wait_until(lambda: processed(worker) >= EVENTS, 300, "the events stored after the query")
+    status, answer = post(worker, "SELECT count() AS n FROM touchpoints")
+    assert status == 200 and answer["rows"][0][0] >= EVENTS, answer
