@@ -61,6 +61,72 @@ def create_app(
 ) -> faust.App:
     """A Faust app with every agent of the pipeline registered; with `summary_every`,
     it also prints a live summary that often (seconds)."""
+    app = _faust_app(settings)
+    wiring = Wiring(app, settings, clickhouse)
+
+    # raw records -> normalise -> resolve -> engine -> rows + state, a flush every 0.5 s
+    runner = PipelineRunner(
+        app,
+        wiring.names,
+        PipelineConfig.from_settings(settings, stage_model),
+        {table: wiring.row_writer(table, columns) for table, columns in rows.TABLES.items()},
+        settings.sink,
+        eraser=RowEraser(clickhouse, wiring.lock, wiring.retry),
+        erase_within=settings.privacy.erase_within,
+        telemetry=wiring.telemetry,
+    )
+    runner.register()
+
+    # GET /healthz, /readyz (flushes keep up, writes succeed) and /metrics
+    limits = Limits(settings.worker.ready_flush_age, settings.worker.ready_max_lag)
+
+    def health() -> Readiness:
+        return readiness(runner, limits, time.monotonic(), wiring.failures)
+
+    register_health_views(app, health)
+    wiring.telemetry.watch(runner)
+    register_metrics_view(app, wiring.telemetry)
+
+    # window reports -> final windows -> drop-off alerts (-> webhook), step windows
+    _drop_off_detector(wiring, stage_model)
+
+    # dead letters, alerts and step windows (low volume, read back from their topics)
+    # -> ClickHouse
+    _low_volume_sinks(wiring)
+
+    # each day that became final -> its Markov attribution, on the alerts' owner
+    attribution = settings.attribution
+    if attribution.enabled and attribution.markov_every > 0:
+        _compute_markov(
+            app,
+            queries=wiring.queries,
+            writer=wiring.row_writer(rows.MARKOV, rows.MARKOV_COLUMNS),
+            owns=wiring.owns_alerts,
+            lookback=attribution.lookback,
+            every=attribution.markov_every,
+        )
+
+    # analysts' reads: POST /query/, the journey map at /map/, and, with no server for
+    # BI tools to reach, ClickHouse's HTTP interface at /clickhouse
+    register_query_view(app, wiring.analysts)
+    register_journey_map(app, wiring.analysts)
+    if wiring.embedded:
+        register_clickhouse_http(app, wiring.analysts)
+    if summary_every:
+        _print_summaries(
+            app,
+            queries=wiring.queries,
+            every=summary_every,
+            stages=stage_model.stages,
+            window_size=int(min(settings.windows.sizes).total_seconds()),
+            health=health,
+            map_url=f"{settings.worker.web_url}/map/",
+        )
+    return app
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    """The worker's Faust app, configured from `settings` (no agent registered yet)."""
     if settings.kafka.bootstrap_servers is None:
         raise ConfigError(
             "KAFKA_BOOTSTRAP_SERVERS is not set: the worker needs a broker "
@@ -101,74 +167,114 @@ def create_app(
         value_serializer="raw",
     )
     app.stream_wait_limit = settings.worker.stop_timeout / 2
-    names = TopicNames(kafka.topic_prefix)
-    lock = threading.Lock()  # one embedded engine call at a time: writers and queries
-    failures = WriteFailures()  # every writer's, for /readyz and the live summary
-    telemetry = Telemetry()  # GET /metrics
+    return app
 
-    def topic(name: str) -> faust.TopicT:
-        partitions = 1 if name in names.single_partition() else kafka.partitions
-        return app.topic(name, key_type=bytes, value_type=bytes, partitions=partitions)
 
-    def stopping() -> bool:
-        """Whether the worker is stopping: a failed write is then not retried."""
-        return bool(app.should_stop)
+class Wiring:
+    """What the parts of one worker share: its topics, the ClickHouse writers' lock and
+    retry policy, the telemetry, and the two read-only connections (the worker's own reads:
+    alerts, Markov, the summary; the analysts': /query/, /clickhouse, the journey map,
+    stopped at CLICKHOUSE_QUERY_TIMEOUT). With the embedded engine every call takes the
+    one lock (one engine call at a time); a server runs reads beside the inserts."""
 
-    retry = RetryPolicy(sink.retry_max_seconds, stopping, failures)  # every ClickHouse write's
+    def __init__(self, app: faust.App, settings: Settings, clickhouse: Client) -> None:
+        self.app, self.settings, self.clickhouse = app, settings, clickhouse
+        self.names = TopicNames(settings.kafka.topic_prefix)
+        self.lock = threading.Lock()
+        self.failures = WriteFailures()  # every writer's, for /readyz and the live summary
+        self.telemetry = Telemetry()  # GET /metrics
+        # every ClickHouse write's; a failed write is not retried once the worker stops
+        self.retry = RetryPolicy(
+            settings.sink.retry_max_seconds, lambda: bool(app.should_stop), self.failures
+        )
+        target = settings.clickhouse.target
+        self.embedded = isinstance(target, EmbeddedClickHouse)
+        self.queries = ReadOnlyQueries(target, self._read_lock())
+        self.analysts = ReadOnlyQueries(
+            target, self._read_lock(), settings.clickhouse.query_timeout
+        )
+        self._topics: dict[str, faust.TopicT] = {}
+        self.dead_letters = self.topic(self.names.dead_letter)
 
-    # raw records -> normalise -> resolve -> engine -> rows + state, a flush every 0.5 s
-    runner = PipelineRunner(
-        app,
-        names,
-        PipelineConfig.from_settings(settings, stage_model),
-        {
-            table: RowWriter(clickhouse, table, columns, lock, retry, telemetry=telemetry)
-            for table, columns in rows.TABLES.items()
-        },
-        sink,
-        eraser=RowEraser(clickhouse, lock, retry),
-        erase_within=settings.privacy.erase_within,
-        telemetry=telemetry,
+    def _read_lock(self) -> threading.Lock:
+        return self.lock if self.embedded else threading.Lock()
+
+    def topic(self, name: str) -> faust.TopicT:
+        """The topic `name` (one object per name), raw bytes, with its partition count."""
+        if name not in self._topics:
+            single = name in self.names.single_partition()
+            partitions = 1 if single else self.settings.kafka.partitions
+            self._topics[name] = self.app.topic(
+                name, key_type=bytes, value_type=bytes, partitions=partitions
+            )
+        return self._topics[name]
+
+    def row_writer(self, table: str, columns: tuple[str, ...]) -> RowWriter:
+        return RowWriter(
+            self.clickhouse, table, columns, self.lock, self.retry, telemetry=self.telemetry
+        )
+
+    def sink_topic(
+        self, source: faust.TopicT, table: str, columns: tuple[str, ...], rows_of: RowsOf
+    ) -> None:
+        """Records of `source` -> rows of `table`, in batches; rows ClickHouse refuses go
+        to the dead letters (except the dead letters' own)."""
+        sink = self.settings.sink
+        register_sink(
+            self.app,
+            source,
+            writer=TableWriter(
+                self.clickhouse, table, columns, self.lock, self.retry, telemetry=self.telemetry
+            ),
+            rows_of=rows_of,
+            batch_size=sink.take_max,
+            batch_seconds=sink.batch_seconds,
+            dead_letters=None if source is self.dead_letters else self.dead_letters,
+            telemetry=self.telemetry,
+        )
+
+    def owns_alerts(self) -> bool:
+        """Whether this worker owns the alerts' topic: it sends webhooks and runs Markov."""
+        return TP(self.names.alerts, 0) in self.app.consumer.assignment()
+
+
+def _low_volume_sinks(wiring: Wiring) -> None:
+    """Dead letters, alerts and step windows, read back from their topics -> ClickHouse."""
+    wiring.sink_topic(
+        wiring.dead_letters,
+        deadletters.TABLE,
+        deadletters.COLUMNS,
+        lambda e: deadletters.table_rows(e.key, e.value, e.headers),
     )
-    runner.register()
-    telemetry.watch(runner)
-    register_metrics_view(app, telemetry)
-    limits = Limits(settings.worker.ready_flush_age, settings.worker.ready_max_lag)
-
-    def health() -> Readiness:
-        return readiness(runner, limits, time.monotonic(), failures)
-
-    register_health_views(app, health)
-    # The worker's own reads (alerts, Markov, the summary) and the analysts' (/query/,
-    # /clickhouse, the journey map, stopped at CLICKHOUSE_QUERY_TIMEOUT), on connections
-    # of their own: with the embedded engine under the writers' lock (one engine call at
-    # a time), beside the inserts with a server.
-    target = settings.clickhouse.target
-    embedded = isinstance(target, EmbeddedClickHouse)
-    queries = ReadOnlyQueries(target, lock if embedded else threading.Lock())
-    analysts = ReadOnlyQueries(
-        target, lock if embedded else threading.Lock(), settings.clickhouse.query_timeout
+    wiring.sink_topic(
+        wiring.topic(wiring.names.alerts),
+        rows.ALERTS,
+        rows.ALERT_COLUMNS,
+        one_row(lambda e: rows.alert_row(DropoffAlert.model_validate_json(e.value))),
+    )
+    wiring.sink_topic(
+        wiring.topic(wiring.names.step_windows),
+        rows.STEP_WINDOWS,
+        rows.STEP_WINDOW_COLUMNS,
+        one_row(lambda e: rows.step_window_row(StepWindow.model_validate_json(e.value))),
     )
 
-    # window reports -> final windows -> drop-off alerts (-> webhook)
-    dead_letter_topic, alerts_topic = topic(names.dead_letter), topic(names.alerts)
-    step_windows_topic = topic(names.step_windows)
-    alerts = settings.alerts
+
+def _drop_off_detector(wiring: Wiring, stage_model: StageModel) -> None:
+    """Window reports -> final windows -> drop-off alerts and step windows (-> webhook)."""
+    settings, names, alerts = wiring.settings, wiring.names, wiring.settings.alerts
 
     async def firing() -> list[DropoffAlert]:
         """Episodes still firing, as ClickHouse has them (for a new webhook owner)."""
-        result = await asyncio.to_thread(queries.query, rows.FIRING_ALERTS_SQL)
+        result = await asyncio.to_thread(wiring.queries.query, rows.FIRING_ALERTS_SQL)
         return [rows.alert_of_row(row) for row in result.result_rows]
 
-    def owns_alerts() -> bool:
-        return TP(names.alerts, 0) in app.consumer.assignment()
-
     register_metrics_agents(
-        app,
-        topic(names.window_reports),
-        alerts_topic,
-        step_windows_topic,
-        partitions=kafka.partitions,
+        wiring.app,
+        wiring.topic(names.window_reports),
+        wiring.topic(names.alerts),
+        wiring.topic(names.step_windows),
+        partitions=settings.kafka.partitions,
         stages=stage_model.stages,
         funnel=stage_model.funnel_steps,
         sizes=[int(size.total_seconds()) for size in settings.windows.sizes],
@@ -189,78 +295,14 @@ def create_app(
                 links=AlertLinks(alerts.generator_url, alerts.runbook_url),
                 resend_interval=alerts.resend_interval,
                 firing=firing,
-                owns=owns_alerts,
-                telemetry=telemetry,
+                owns=wiring.owns_alerts,
+                telemetry=wiring.telemetry,
             )
             if alerts.webhook_url is not None
             else None
         ),
-        telemetry=telemetry,
+        telemetry=wiring.telemetry,
     )
-
-    # dead letters and alerts (low volume, read back from their topics) -> ClickHouse
-    def sink_topic(
-        source: faust.TopicT, table: str, columns: tuple[str, ...], rows_of: RowsOf
-    ) -> None:
-        register_sink(
-            app,
-            source,
-            writer=TableWriter(clickhouse, table, columns, lock, retry, telemetry=telemetry),
-            rows_of=rows_of,
-            batch_size=sink.take_max,
-            batch_seconds=sink.batch_seconds,
-            # The dead-letter sink must not feed its own input.
-            dead_letters=None if source is dead_letter_topic else dead_letter_topic,
-            telemetry=telemetry,
-        )
-
-    sink_topic(
-        dead_letter_topic,
-        deadletters.TABLE,
-        deadletters.COLUMNS,
-        lambda e: deadletters.table_rows(e.key, e.value, e.headers),
-    )
-    sink_topic(
-        alerts_topic,
-        rows.ALERTS,
-        rows.ALERT_COLUMNS,
-        one_row(lambda e: rows.alert_row(DropoffAlert.model_validate_json(e.value))),
-    )
-    sink_topic(
-        step_windows_topic,
-        rows.STEP_WINDOWS,
-        rows.STEP_WINDOW_COLUMNS,
-        one_row(lambda e: rows.step_window_row(StepWindow.model_validate_json(e.value))),
-    )
-
-    attribution = settings.attribution
-    if attribution.enabled and attribution.markov_every > 0:
-        _compute_markov(
-            app,
-            queries=queries,
-            writer=RowWriter(clickhouse, rows.MARKOV, rows.MARKOV_COLUMNS, lock, retry),
-            owns=owns_alerts,
-            lookback=attribution.lookback,
-            every=attribution.markov_every,
-        )
-    register_query_view(app, analysts)
-    register_journey_map(app, analysts)
-    if embedded:
-        # No server for BI tools to reach: the worker answers for it. (With a server,
-        # tools connect to it, as its analyst user.)
-        register_clickhouse_http(app, analysts)
-    if summary_every:
-        smallest = int(min(settings.windows.sizes).total_seconds())
-        _print_summaries(
-            app,
-            queries=queries,
-            every=summary_every,
-            stages=stage_model.stages,
-            window_size=smallest,
-            health=health,
-            map_url=f"{settings.worker.web_url}/map/",
-        )
-    return app
 
 
 def _compute_markov(
