@@ -17,10 +17,23 @@ from pipeline.clickhouse.migrations import migrate
 from pipeline.sink import rows
 from pipeline.sink.batching import SourcedRow
 from pipeline.sink.clickhouse import TableWriter
+from schemas.outputs import AttributionCredit
 from tests.factories import engine_config, run, touchpoint
 from tests.integration.test_counts_consistency import generated, run_partitions
 
 pytestmark = pytest.mark.integration
+
+
+def store_credits(clickhouse: Client, credits: list[AttributionCredit]) -> None:
+    """The engine's credits into a migrated store, as the worker writes them."""
+    migrate(clickhouse, retention_days=3650)
+    made = [
+        SourcedRow("gen.credits", 0, offset, rows.credit_row(c), 0)
+        for offset, c in enumerate(credits)
+    ]
+    asyncio.run(
+        TableWriter(clickhouse, rows.CREDITS, rows.CREDIT_COLUMNS, threading.Lock()).write(made)
+    )
 
 
 def test_every_models_credits_add_up_to_the_purchases_and_their_revenue(
@@ -33,14 +46,7 @@ def test_every_models_credits_add_up_to_the_purchases_and_their_revenue(
     for c in out.credits:
         if c.model == Model.LINEAR:
             revenue[c.conversion_id] += c.revenue
-    migrate(clickhouse, retention_days=3650)
-    made = [
-        SourcedRow("gen.credits", 0, offset, rows.credit_row(c), 0)
-        for offset, c in enumerate(out.credits)
-    ]
-    asyncio.run(
-        TableWriter(clickhouse, rows.CREDITS, rows.CREDIT_COLUMNS, threading.Lock()).write(made)
-    )
+    store_credits(clickhouse, out.credits)
     totals = clickhouse.query(
         "SELECT model, sum(conversions), sum(revenue) FROM attribution_between("
         "since = '2026-01-01', until = '2027-01-01') GROUP BY model ORDER BY model"
@@ -76,14 +82,7 @@ def test_a_touch_that_left_a_path_keeps_no_credit_in_the_views(clickhouse: Clien
     versions = sorted({c.version for c in out.credits})
     assert len(versions) == 2, "credited at the order, and again after the late visit"
     assert {c.touch_event_id for c in out.credits if c.version == versions[-1]} == {"late-ad"}
-    migrate(clickhouse, retention_days=3650)
-    made = [
-        SourcedRow("gen.credits", 0, offset, rows.credit_row(c), 0)
-        for offset, c in enumerate(out.credits)
-    ]
-    asyncio.run(
-        TableWriter(clickhouse, rows.CREDITS, rows.CREDIT_COLUMNS, threading.Lock()).write(made)
-    )
+    store_credits(clickhouse, out.credits)
     every_version = clickhouse.query(
         "SELECT model, sum(conversions) FROM attribution_credits FINAL GROUP BY model"
     ).result_rows
