@@ -23,6 +23,21 @@ function rateCell(field, rate) {
   return cell;
 }
 
+// A stage or funnel step with the one it leads to, when it has one.
+const stepLabel = (stage, next) => (next ? `${stage} → ${next}` : stage);
+
+// A table body's rows, or one row saying why there are none.
+function fillRows(selector, rows, makeRow, columns, none) {
+  const body = document.querySelector(selector);
+  if (!rows.length) {
+    const row = element("tr");
+    row.append(element("td", { colspan: columns, class: "empty" }, none));
+    body.replaceChildren(row);
+    return;
+  }
+  body.replaceChildren(...rows.map(makeRow));
+}
+
 function element(tag, attributes = {}, text = null, namespace = null) {
   const made = namespace ? document.createElementNS(namespace, tag) : document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) made.setAttribute(name, value);
@@ -203,32 +218,24 @@ function drawSessionFunnel(steps) {
 // --- step watch: step_watch_between, one row per stage or funnel step the detector watched ---
 
 function drawStepWatch(steps) {
-  const body = document.querySelector("#step-watch tbody");
-  if (!steps.length) {
-    body.replaceChildren(element("tr", {}, null));
-    body.firstChild.append(element("td", { colspan: 10, class: "empty" }, "No window of any step ended in this range yet"));
-    return;
-  }
-  body.replaceChildren(
-    ...steps.map((row) => {
-      const line = element("tr", { "data-step": row.stage });
-      const graph = element("td", { "data-graph": "rates" });
-      graph.append(sparkline(row.rates, row.baselines));
-      line.append(
-        element("td", { "data-field": "step" }, row.next_stage ? `${row.stage} → ${row.next_stage}` : row.stage),
-        element("td", { "data-field": "windows" }, count(row.windows)),
-        element("td", { "data-field": "sessions" }, count(row.sessions)),
-        element("td", { "data-field": "dropped" }, count(row.dropped)),
-        rateCell("dropoff_rate", row.dropoff_rate),
-        element("td", { "data-field": "latest_rate" }, percent(row.latest_rate)),
-        element("td", { "data-field": "latest_baseline" }, percent(row.latest_baseline)),
-        element("td", { "data-field": "anomalous_windows" }, count(row.anomalous_windows)),
-        element("td", { "data-field": "episodes" }, count(row.episodes)),
-        graph,
-      );
-      return line;
-    }),
-  );
+  fillRows("#step-watch tbody", steps, (row) => {
+    const line = element("tr", { "data-step": row.stage });
+    const graph = element("td", { "data-graph": "rates" });
+    graph.append(sparkline(row.rates, row.baselines));
+    line.append(
+      element("td", { "data-field": "step" }, stepLabel(row.stage, row.next_stage)),
+      element("td", { "data-field": "windows" }, count(row.windows)),
+      element("td", { "data-field": "sessions" }, count(row.sessions)),
+      element("td", { "data-field": "dropped" }, count(row.dropped)),
+      rateCell("dropoff_rate", row.dropoff_rate),
+      element("td", { "data-field": "latest_rate" }, percent(row.latest_rate)),
+      element("td", { "data-field": "latest_baseline" }, percent(row.latest_baseline)),
+      element("td", { "data-field": "anomalous_windows" }, count(row.anomalous_windows)),
+      element("td", { "data-field": "episodes" }, count(row.episodes)),
+      graph,
+    );
+    return line;
+  }, 10, "No window of any step ended in this range yet");
 }
 
 // Rates (0 to 1) window by window as a line, their baselines dashed (gaps where none yet).
@@ -273,27 +280,19 @@ function drawAlerts(stages, alerts, range) {
     rect.append(element("title", {}, `${a.stage}: ${percent(a.observed_rate)} dropped off (baseline ${percent(a.baseline_rate)})`, SVG));
     svg.append(rect);
   }
-  const body = document.querySelector("#alerts tbody");
-  if (!alerts.length) {
-    body.replaceChildren(element("tr", {}, null));
-    body.firstChild.append(element("td", { colspan: 7, class: "empty" }, "No drop-off alert fired in this range"));
-    return;
-  }
-  body.replaceChildren(
-    ...alerts.map((a) => {
-      const line = element("tr", { class: "episode", "data-alert-id": a.alert_id });
-      line.append(
-        element("td", { "data-field": "stage" }, a.next_stage ? `${a.stage} → ${a.next_stage}` : a.stage),
-        element("td", { "data-field": "fired_at" }, when(a.fired_at)),
-        element("td", { "data-field": "resolved_at" }, when(a.resolved_at)),
-        element("td", { "data-field": "severity" }, a.severity),
-        element("td", { "data-field": "observed_rate" }, percent(a.observed_rate)),
-        element("td", { "data-field": "baseline_rate" }, percent(a.baseline_rate)),
-        element("td", { "data-field": "sessions" }, count(a.sessions)),
-      );
-      return line;
-    }),
-  );
+  fillRows("#alerts tbody", alerts, (a) => {
+    const line = element("tr", { class: "episode", "data-alert-id": a.alert_id });
+    line.append(
+      element("td", { "data-field": "stage" }, stepLabel(a.stage, a.next_stage)),
+      element("td", { "data-field": "fired_at" }, when(a.fired_at)),
+      element("td", { "data-field": "resolved_at" }, when(a.resolved_at)),
+      element("td", { "data-field": "severity" }, a.severity),
+      element("td", { "data-field": "observed_rate" }, percent(a.observed_rate)),
+      element("td", { "data-field": "baseline_rate" }, percent(a.baseline_rate)),
+      element("td", { "data-field": "sessions" }, count(a.sessions)),
+    );
+    return line;
+  }, 7, "No drop-off alert fired in this range");
 }
 
 // --- filters and live refresh ---
