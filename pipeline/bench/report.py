@@ -95,8 +95,10 @@ class Scale:
     events_per_second: float  # 0 when the run did not complete
     speedup: float  # over one worker
     cpu_percent_per_worker: list[float]
-    stored: int  # records stored when the run ended (all of them unless it stalled)
+    stored: int  # inputs stored when the run ended (all of them unless it stalled)
     completed: bool = True
+    stored_per_worker: list[int] = field(default_factory=list)  # inputs each worker stored
+    stored_by_both: int = 0  # inputs both workers stored (read again after a handover)
 
 
 @dataclass
@@ -275,11 +277,14 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append((
             "Scaling (same events, same topics layout, one consumer group"
             + _scaling_conditions(report.meta) + ")",
-            ["workers", "events/s", "speedup", "CPU % per worker"],
+            ["workers", "events/s", "speedup", "CPU % per worker", "inputs stored per worker",
+             "stored by both"],
             [[str(s.workers),
               _f(s.events_per_second) if s.completed else f"stalled at {_f(s.stored)}",
               f"{s.speedup:.2f}" if s.completed else "-",
-              " + ".join(_f(c) for c in s.cpu_percent_per_worker) or "-"]
+              " + ".join(_f(c) for c in s.cpu_percent_per_worker) or "-",
+              " + ".join(_f(n) for n in s.stored_per_worker) or "-",
+              _f(s.stored_by_both) if s.workers > 1 and s.completed else "-"]
              for s in report.scaling],
         ))  # fmt: skip
     if report.consumed_per_event is not None or report.written_per_event is not None:

@@ -574,7 +574,9 @@ def _scaling(bench: Bench, report: Report, one: Throughput, events: int) -> None
         f"pipeline: 2 workers (the second joins at {options.join_at:.0%} of the records"
         + (f", {options.busy} busy processes)" if options.busy else ")")
     )
-    report.scaling = [Scale(1, one.events_per_second, 1.0, _worker_cpu(one), events)]
+    report.scaling = [
+        Scale(1, one.events_per_second, 1.0, _worker_cpu(one), events, stored_per_worker=[events])
+    ]
     try:
         with busy_cores(options.busy, bench.workdir / "b"):
             two, fleet2, _ = bench.pipeline("b", 2, events, join_at=options.join_at)
@@ -587,11 +589,13 @@ def _scaling(bench: Bench, report: Report, one: Throughput, events: int) -> None
         report.problems.append(f"2 workers: {stalled}; consumer group lag: {behind}")
         report.scaling.append(Scale(2, 0.0, 0.0, [], stalled.stored, completed=False))
         return
+    stores = fleet2.stored()  # the second worker's share shows whether it joined in time
     fleet2.stop()
     report.throughput.insert(1, two)
     report.scaling.append(
         Scale(2, two.events_per_second, two.events_per_second / one.events_per_second,
-              _worker_cpu(two), events)
+              _worker_cpu(two), events, stored_per_worker=[len(store) for store in stores],
+              stored_by_both=len(stores[0] & stores[1]) if len(stores) > 1 else 0)
     )  # fmt: skip
 
 

@@ -7,12 +7,15 @@ what the pipeline has done is read through each worker's /query/ endpoint and su
     fleet.wait_ready(timeout=120)
     fleet.add()                # one more worker joins the group (mid-run)
     fleet.processed()          # rows in touchpoints + dead_letters, over all workers
+    fleet.stored()             # what each worker stored, by input (StoredInputs)
     fleet.window()             # (first record normalised, last row inserted), time.time()
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import time
 import urllib.error
 import urllib.request
@@ -44,6 +47,48 @@ class Stalled(BenchError):
         super().__init__(message)
         self.stored = stored
         self.expected = expected
+
+
+@dataclass(frozen=True)
+class StoredInputs:
+    """The inputs some stores hold, by identity: touchpoints by event id, dead letters by
+    source position. Row counts count an input stored twice (a replay, a handover
+    between workers) twice; these do not."""
+
+    touchpoints: frozenset[str]
+    dead_letters: frozenset[tuple[str, int, int]]
+
+    @classmethod
+    def of(cls, query: Callable[[str], list[dict[str, Any]]]) -> StoredInputs:
+        """What the store behind `query` (a worker's read-only query) holds."""
+        return cls(
+            frozenset(
+                row["event_id"] for row in query("SELECT DISTINCT event_id FROM touchpoints")
+            ),
+            frozenset(
+                (row["source_topic"], row["source_partition"], row["source_offset"])
+                for row in query(
+                    "SELECT DISTINCT source_topic, source_partition, source_offset "
+                    "FROM dead_letters"
+                )
+            ),
+        )
+
+    def __or__(self, other: StoredInputs) -> StoredInputs:
+        return StoredInputs(
+            self.touchpoints | other.touchpoints, self.dead_letters | other.dead_letters
+        )
+
+    def __and__(self, other: StoredInputs) -> StoredInputs:
+        return StoredInputs(
+            self.touchpoints & other.touchpoints, self.dead_letters & other.dead_letters
+        )
+
+    def __len__(self) -> int:
+        return len(self.touchpoints) + len(self.dead_letters)
+
+
+NOTHING_STORED = StoredInputs(frozenset(), frozenset())
 
 
 class Worker:
@@ -146,6 +191,13 @@ class Fleet:
             if worker.answered or worker.ready()  # one that joined late may be starting
         )  # fmt: skip
 
+    def stored(self) -> list[StoredInputs]:
+        """What each worker stored, by input (nothing for one still starting)."""
+        return [
+            StoredInputs.of(worker.query) if worker.answered or worker.ready() else NOTHING_STORED
+            for worker in self.workers
+        ]
+
     def window(self) -> tuple[float, float]:
         """(when the first record was normalised, when the last row was inserted)."""
         firsts, lasts = [], []
@@ -170,7 +222,8 @@ class Fleet:
         on_poll: Callable[[int], None] | None = None,
         stall: float = 60.0,
     ) -> None:
-        """Block until `expected` records reached ClickHouse; `on_poll(done)` each poll.
+        """Block until `expected` inputs reached ClickHouse, each counted once however
+        many rows it has (rows are counted while fewer); `on_poll(rows)` each poll.
 
         Raises Stalled when the count has not moved for `stall` seconds, or at `timeout`.
         """
@@ -183,8 +236,10 @@ class Fleet:
             done = self.processed()
             if on_poll is not None:
                 on_poll(done)
-            if done >= expected:
-                return
+            if done >= expected:  # enough rows: are they every input, or some twice?
+                done = len(functools.reduce(operator.or_, self.stored()))
+                if done >= expected:
+                    return
             now = time.monotonic()
             if done != last:
                 last, moved = done, now
@@ -195,7 +250,7 @@ class Fleet:
                     else f"and then no more for {stall:.0f} s"
                 )
                 raise Stalled(
-                    done, expected, f"the pipeline stored {done:,} of {expected:,} records {why}"
+                    done, expected, f"the pipeline stored {done:,} of {expected:,} inputs {why}"
                 )
             time.sleep(poll)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 from kafka import KafkaAdminClient
 
 from pipeline.bench.traffic import bench_events, group_lag, produce_all
+from pipeline.bench.workers import StoredInputs
 from pipeline.topics import TopicNames
 from tests.support import WorkerProcess, wait_until
 
@@ -32,33 +32,6 @@ SETTINGS = {"JOURNEYS_SESSIONS_IDLE_AFTER": "3", "JOURNEYS_SESSIONS_IDLE_RATE": 
 COMMAND = ["-m", "tests.commit_checking_worker"]
 STORED = "SELECT count() AS n FROM touchpoints"
 DUPLICATED = "SELECT count() - uniqExact(event_id) AS n FROM v_touchpoints"
-
-
-@dataclass
-class Stored:
-    """Touchpoints (by event id) and dead letters (by source position) of some stores."""
-
-    touchpoints: set[str]
-    dead_letters: set[tuple[str, int, int]]
-
-    @classmethod
-    def of(cls, worker: WorkerProcess) -> Stored:
-        return cls(
-            {r["event_id"] for r in worker.query("SELECT event_id FROM v_touchpoints")},
-            {
-                (r["source_topic"], r["source_partition"], r["source_offset"])
-                for r in worker.query(
-                    "SELECT DISTINCT source_topic, source_partition, source_offset "
-                    "FROM dead_letters"
-                )
-            },
-        )
-
-    def __or__(self, other: Stored) -> Stored:
-        return Stored(self.touchpoints | other.touchpoints, self.dead_letters | other.dead_letters)
-
-    def inputs(self) -> int:
-        return len(self.touchpoints) + len(self.dead_letters)
 
 
 def stable_members(bootstrap: str, group: str) -> int:
@@ -84,15 +57,15 @@ def commit_log(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return offsets, events
 
 
-def check_each_input_once(workers: list[WorkerProcess], stores: list[Stored]) -> None:
+def check_each_input_once(workers: list[WorkerProcess], stores: list[StoredInputs]) -> None:
     """Every input stored by one worker or the other, none twice by one; prints the
     figures (inputs seen by both would be one row each in a shared store)."""
     union = stores[0] | stores[1]
-    both = stores[0].touchpoints & stores[1].touchpoints
+    both = stores[0] & stores[1]
     duplicated = [worker.query(DUPLICATED)[0]["n"] for worker in workers]
-    print(f"\n{EVENTS} inputs: {EVENTS - union.inputs()} lost, duplicated per worker "
+    print(f"\n{EVENTS} inputs: {EVENTS - len(union)} lost, duplicated per worker "
           f"{duplicated}, stored by both workers {len(both)}")  # fmt: skip
-    assert union.inputs() == EVENTS
+    assert len(union) == EVENTS
     assert duplicated == [0, 0], "analysts see each touchpoint once"
 
 
@@ -126,9 +99,9 @@ def test_a_second_worker_joining_mid_backlog_loses_nothing_and_commits_only_dura
     wait_until(lambda: stable_members(kafka_bootstrap, group) == 2, 180, "a 2-worker group")
     produce_all(kafka_bootstrap, names, events[EVENTS // 2 :], partitions=4)
 
-    def done() -> list[Stored] | None:
-        stores = [Stored.of(first), Stored.of(second)]
-        return stores if (stores[0] | stores[1]).inputs() >= EVENTS else None
+    def done() -> list[StoredInputs] | None:
+        stores = [StoredInputs.of(first.query), StoredInputs.of(second.query)]
+        return stores if len(stores[0] | stores[1]) >= EVENTS else None
 
     stores = wait_until(done, 300, "every input stored by one worker or the other")
     check_each_input_once([first, second], stores)
@@ -186,11 +159,11 @@ def test_a_second_worker_leaving_mid_backlog_hands_its_work_over_losing_nothing(
     wait_until(lambda: stable_members(kafka_bootstrap, group) == 1, 180, "the group without it")
     regrouped = time.monotonic() - left
     # The leaver's store, read directly now that it stopped, no longer changes.
-    left_behind = Stored.of(second)
+    left_behind = StoredInputs.of(second.query)
 
-    def done() -> list[Stored] | None:
-        stores = [Stored.of(first), left_behind]
-        return stores if (stores[0] | stores[1]).inputs() >= EVENTS else None
+    def done() -> list[StoredInputs] | None:
+        stores = [StoredInputs.of(first.query), left_behind]
+        return stores if len(stores[0] | stores[1]) >= EVENTS else None
 
     stores = wait_until(done, 300, "every input stored by one worker or the other")
     print(f"\nthe leaver stopped in {stopped:.1f} s with {behind} raw records of the group "

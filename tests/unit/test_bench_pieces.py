@@ -10,6 +10,7 @@ import sysconfig
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,7 @@ from pipeline.bench.report import (
     markdown,
 )
 from pipeline.bench.traffic import WARM_UP, Sent, bench_events, live_events
+from pipeline.bench.workers import StoredInputs
 from tests.support import REPO
 
 pytestmark = pytest.mark.unit
@@ -237,7 +239,8 @@ def test_report_ratios_and_markdown_carry_every_section() -> None:
             LatencyPath("session", 4, 5, 6, 7, "6 joined a session already queryable"),
         ]),
         memory=Memory(10, 400, 20, 410, 100_000.0, 10, 0.05, 512.0),
-        scaling=[Scale(1, 100, 1, [90], 1000), Scale(2, 0, 0, [], 700, completed=False)],
+        scaling=[Scale(1, 100, 1, [90], 1000, stored_per_worker=[1000]),
+                 Scale(2, 0, 0, [], 700, completed=False)],
         problems=["2 workers: stalled"],
         kafka_records_per_event={"state-changelog": 0.7, "journeys.internal": 0.02},
         consumed_per_event=1.02,
@@ -255,6 +258,7 @@ def test_report_ratios_and_markdown_carry_every_section() -> None:
         "| 0.720 |", "| state-changelog | 0.700 |", "wrote 8.0 records/s",
         "| 90 | 12 | 4,000 |",  # CPU %, of it in native threads %, CPU ms per 1k events
         "the second worker joins at 25% of the records, 1 busy processes spin meanwhile",
+        "| inputs stored per worker | stored by both |", "| 90 | 1,000 | - |",
     )  # fmt: skip
     for piece in expected:
         assert piece in text
@@ -267,3 +271,22 @@ def test_report_ratios_and_markdown_carry_every_section() -> None:
     assert "Latency, live (event time = wall clock), at 50 events/s" in text
     assert "1.00x the wall clock" in text
     assert markdown(Report.from_json(json.loads(json.dumps(live.to_json())))) == text
+
+
+def test_stored_inputs_count_each_input_once_across_rows_and_workers() -> None:
+    def store(events: list[str], letters: list[tuple[str, int, int]]) -> StoredInputs:
+        def query(sql: str) -> list[dict[str, Any]]:
+            if "FROM touchpoints" in sql:
+                return [{"event_id": event} for event in events]
+            return [
+                {"source_topic": t, "source_partition": p, "source_offset": o}
+                for t, p, o in letters
+            ]
+
+        return StoredInputs.of(query)
+
+    first = store(["a", "b", "c"], [("raw.web", 0, 7)])
+    second = store(["c", "d"], [("raw.web", 0, 7), ("raw.ads", 1, 2)])
+    assert len(first) == 4 and len(second) == 4
+    assert len(first | second) == 6  # c and the web dead letter once
+    assert first & second == StoredInputs(frozenset({"c"}), frozenset({("raw.web", 0, 7)}))
