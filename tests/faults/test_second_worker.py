@@ -106,7 +106,13 @@ def test_a_second_worker_joining_mid_backlog_loses_nothing_and_commits_only_dura
     stores = wait_until(done, 300, "every input stored by one worker or the other")
     check_each_input_once([first, second], stores)
     assert stores[1].touchpoints, "the second worker joined in time to take partitions"
-    assert first.stop() == 0 and second.stop() == 0
+    assert first.stop() == 0
+    # The second stops once the group has settled without the first: stopped in the
+    # middle of that rebalance on a loaded machine, it once waited for a group
+    # coordinator the broker did not offer for 20 s, and its stop watchdog ended it
+    # (exit 3, as designed: a stop is bounded whatever it waits for).
+    wait_until(lambda: stable_members(kafka_bootstrap, group) == 1, 180, "the group without it")
+    assert second.stop() == 0
     # The second worker's joining revoked the first one's partitions, and each worker
     # recovered what it was assigned.
     _, rebalances = commit_log(commits)
