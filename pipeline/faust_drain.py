@@ -82,7 +82,7 @@ class Fetch:
     count: int
 
 
-NO_SEEKS = Fetch(Seeks(), 0)  # a consumer whose seeks are not counted (not installed)
+UNCOUNTED = Fetch(Seeks(), 0)  # a consumer whose seeks are not counted (not installed)
 
 
 def seeks_of(subscription: Any) -> Seeks:
@@ -118,10 +118,10 @@ async def _drain_messages(  # noqa: PLR0912, PLR0915  # Faust's loop, kept as it
             ait = cast(AsyncIterator[Any], getmany(timeout=1.0))
             await self.sleep(0)
             if not self.should_stop:
-                fetch: Fetch | None = None
+                seeks: Seeks | None = None
                 async for tp, message in ait:
-                    if fetch is None:  # the first record: getmany has fetched the batch
-                        fetch = getattr(self, FETCH_ATTRIBUTE, NO_SEEKS)
+                    if seeks is None:  # the first record: getmany has fetched the batch
+                        fetch: Fetch = getattr(self, FETCH_ATTRIBUTE, UNCOUNTED)
                         seeks, fetched_at = fetch.seeks, fetch.count
                     num_since_yield += 1
                     if num_since_yield > yield_every:
